@@ -1,0 +1,67 @@
+// Package incidents is Flare's domain: calls, the event log, categories, the
+// service area and, later, incidents, tasks and departments. It declares the
+// Store it needs; adapters in incidents/sqlite and incidents/postgres implement
+// it. It never imports a database driver.
+package incidents
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes shared by every layer. The HTTP layer maps them to statuses in
+// one place (hub.statusFor).
+const (
+	CodeInvalid       = "invalid"       // 400 or 422: the input is malformed or breaks a rule
+	CodeNotFound      = "not_found"     // 404
+	CodeConflict      = "conflict"      // 409: state or idempotency conflict
+	CodeForbidden     = "forbidden"     // 403
+	CodeUnauthorized  = "unauthorized"  // 401
+	CodeTooLarge      = "too_large"     // 413
+	CodeRateLimited   = "rate_limited"  // 429
+	CodeUnavailable   = "unavailable"   // 503: a dependency is down or the node is draining
+	CodeInternal      = "internal"      // 500
+	CodeUnprocessable = "unprocessable" // 422: well-formed but semantically refused
+)
+
+// Error is an application error with a stable machine-readable code, a
+// message for people and, where one input field is at fault, its name.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s: %s (%s)", e.Code, e.Message, e.Field)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// Errorf returns an *Error with the given code and formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// FieldError returns an *Error that names the offending input field.
+func FieldError(code, field, format string, args ...any) *Error {
+	return &Error{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, or
+// CodeInternal when there is none (and "" for a nil error).
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// ErrNotFound is returned (wrapped in context) when a record does not exist.
+var ErrNotFound = &Error{Code: CodeNotFound, Message: "not found"}
