@@ -1,6 +1,7 @@
 package incidents
 
 import (
+	"encoding/json"
 	"time"
 )
 
@@ -56,4 +57,20 @@ type CallFilter struct {
 // BBox is a longitude/latitude box, edges included.
 type BBox struct {
 	MinLon, MinLat, MaxLon, MaxLat float64
+}
+
+// GeoPoint is a GeoJSON Point geometry (RFC 7946): Coordinates are [lon, lat].
+type GeoPoint struct {
+	Type        string     `json:"type"`
+	Coordinates [2]float64 `json:"coordinates"`
+}
+
+// MarshalJSON writes the call with its location as a GeoJSON Point besides
+// lat and lon.
+func (c Call) MarshalJSON() ([]byte, error) {
+	type plain Call
+	return json.Marshal(struct {
+		plain
+		Location GeoPoint `json:"location"`
+	}{plain(c), GeoPoint{Type: "Point", Coordinates: [2]float64{c.Lon, c.Lat}}})
 }

@@ -1,0 +1,440 @@
+package hub_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"flare/hub"
+	"flare/hub/auth"
+	"flare/incidents"
+	"flare/incidents/defaults"
+	"flare/incidents/sqlite"
+)
+
+// testServer is a hub on a fresh embedded store.
+type testServer struct {
+	*httptest.Server
+	store  *sqlite.Store
+	signer *auth.Signer
+	now    time.Time
+}
+
+func newTestServer(tb testing.TB) *testServer {
+	tb.Helper()
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "flare.db"), sqlite.Options{})
+	if err != nil {
+		tb.Fatalf("open store: %v", err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	if err := store.MigrateUp(ctx); err != nil {
+		tb.Fatalf("migrate: %v", err)
+	}
+	tax, err := incidents.ParseTaxonomy(defaults.Categories)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	area, err := incidents.ParseServiceArea("Zhuhai", defaults.ZhuhaiDistricts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	now := time.Date(2026, 9, 14, 13, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	signer, err := auth.NewSigner(bytes.Repeat([]byte("k"), 32), clock)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	metrics := hub.NewMetrics()
+	instrumented := hub.InstrumentStore(store, metrics)
+	intake := incidents.NewIntake(incidents.IntakeConfig{
+		Store: instrumented, Taxonomy: tax, Area: area, Now: clock,
+		OnStored: func(n int) { metrics.CallsIngested.Add(float64(n)) },
+	})
+	tb.Cleanup(func() { intake.Close(context.Background()) })
+	srv := hub.New(hub.Config{
+		Store: instrumented, Intake: intake, Signer: signer, Metrics: metrics,
+		Logger: zerolog.Nop(), Ready: store.Ready, Now: clock,
+	})
+	ts := httptest.NewServer(srv.Handler())
+	tb.Cleanup(ts.Close)
+	return &testServer{Server: ts, store: store, signer: signer, now: now}
+}
+
+func (s *testServer) token(tb testing.TB, role auth.Role, dept string) string {
+	tb.Helper()
+	tok, err := s.signer.Issue(auth.Principal{Subject: "tester", Role: role, Dept: dept}, time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tok
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) errorBody(tb testing.TB) incidents.Error {
+	tb.Helper()
+	var e struct{ Error incidents.Error }
+	if err := json.Unmarshal(r.body, &e); err != nil {
+		tb.Fatalf("error body %q: %v", r.body, err)
+	}
+	return e.Error
+}
+
+func (r response) call(tb testing.TB) incidents.Call {
+	tb.Helper()
+	var c incidents.Call
+	if err := json.Unmarshal(r.body, &c); err != nil {
+		tb.Fatalf("call body %q: %v", r.body, err)
+	}
+	return c
+}
+
+func (s *testServer) do(tb testing.TB, method, path, token string, body string, header map[string]string) response {
+	tb.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, s.URL+path, rd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// nothingStored fails the test when the store holds any call or event.
+func (s *testServer) nothingStored(tb testing.TB) {
+	tb.Helper()
+	seq, err := s.store.LastSeq(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	calls, err := s.store.ListCalls(context.Background(), incidents.CallFilter{Limit: 10})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if seq != 0 || len(calls) != 0 {
+		tb.Fatalf("store holds %d calls and last seq %d, want nothing stored", len(calls), seq)
+	}
+}
+
+const goodCall = `{"lat":22.2710,"lon":113.5767,"category":"waterlogging","address":"香洲区凤凰路","description":"积水没过膝盖","urgent":true,"caller":"张先生 138****0000"}`
+
+func TestCreateCallStoresAndReturnsIt(t *testing.T) {
+	s := newTestServer(t)
+	agent := s.token(t, auth.RoleAgent, "")
+	res := s.do(t, "POST", "/api/v1/calls", agent, goodCall, nil)
+	if res.status != http.StatusCreated {
+		t.Fatalf("POST /api/v1/calls = %d %s, want 201", res.status, res.body)
+	}
+	c := res.call(t)
+	if c.ID == "" || c.Seq != 1 || !c.ReceivedAt.Equal(s.now) || c.Category != "waterlogging" || !c.Urgent ||
+		c.Lat != 22.2710 || c.Lon != 113.5767 || c.Address != "香洲区凤凰路" || c.Caller != "张先生 138****0000" {
+		t.Errorf("POST /api/v1/calls = %+v, want the call as sent with id, seq 1 and received_at now", c)
+	}
+	var withLoc struct {
+		Location incidents.GeoPoint `json:"location"`
+	}
+	_ = json.Unmarshal(res.body, &withLoc)
+	if withLoc.Location.Type != "Point" || withLoc.Location.Coordinates != [2]float64{113.5767, 22.2710} {
+		t.Errorf("location = %+v, want GeoJSON Point [lon, lat]", withLoc.Location)
+	}
+	if got := res.header.Get("Location"); got != "/api/v1/calls/"+c.ID {
+		t.Errorf("Location header = %q, want /api/v1/calls/%s", got, c.ID)
+	}
+	got := s.do(t, "GET", "/api/v1/calls/"+c.ID, s.token(t, auth.RoleLeader, ""), "", nil)
+	if got.status != http.StatusOK || !bytes.Equal(got.body, res.body) {
+		t.Errorf("GET /api/v1/calls/%s = %d %s, want 200 %s", c.ID, got.status, got.body, res.body)
+	}
+	evs, err := s.store.ReadEvents(context.Background(), 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Type != incidents.EventCallReceived || evs[0].Seq != c.Seq {
+		t.Errorf("events = %+v, want one call.received with seq %d", evs, c.Seq)
+	}
+}
+
+func TestCreateCallRejectsBadInput(t *testing.T) {
+	long := strings.Repeat("水", incidents.MaxDescriptionChars+1)
+	tests := []struct {
+		name   string
+		body   string
+		header map[string]string
+		status int
+		code   string
+		field  string
+	}{
+		{"missing lat", `{"lon":113.57,"category":"fire"}`, nil, 422, "invalid", "lat"},
+		{"lat out of range", `{"lat":91,"lon":113.57,"category":"fire"}`, nil, 422, "invalid", "lat"},
+		{"lon out of range", `{"lat":22.27,"lon":-181,"category":"fire"}`, nil, 422, "invalid", "lon"},
+		{"outside the service area", `{"lat":39.9042,"lon":116.4074,"category":"fire"}`, nil, 422, "out_of_area", "location"},
+		{"inside Macau, not served", `{"lat":22.1987,"lon":113.5439,"category":"fire"}`, nil, 422, "out_of_area", "location"},
+		{"missing category", `{"lat":22.27,"lon":113.57}`, nil, 422, "invalid", "category"},
+		{"unknown category", `{"lat":22.27,"lon":113.57,"category":"aliens"}`, nil, 422, "invalid", "category"},
+		{"description too long", `{"lat":22.27,"lon":113.57,"category":"fire","description":"` + long + `"}`, nil, 422, "invalid", "description"},
+		{"control character in address", `{"lat":22.27,"lon":113.57,"category":"fire","address":"a\u0007b"}`, nil, 422, "invalid", "address"},
+		{"received_at in the future", `{"lat":22.27,"lon":113.57,"category":"fire","received_at":"2026-09-14T13:06:00Z"}`, nil, 422, "invalid", "received_at"},
+		{"received_at not RFC 3339", `{"lat":22.27,"lon":113.57,"category":"fire","received_at":"yesterday"}`, nil, 422, "invalid", "received_at"},
+		{"bad id", `{"id":"has space","lat":22.27,"lon":113.57,"category":"fire"}`, nil, 422, "invalid", "id"},
+		{"lat as a string", `{"lat":"22.27","lon":113.57,"category":"fire"}`, nil, 400, "bad_request", "lat"},
+		{"unknown field", `{"lat":22.27,"lon":113.57,"category":"fire","colour":"red"}`, nil, 400, "bad_request", "colour"},
+		{"not JSON", `lat=22.27`, nil, 400, "bad_request", ""},
+		{"two objects", `{"lat":22.27,"lon":113.57,"category":"fire"}{}`, nil, 400, "bad_request", ""},
+		{"an array", `[1,2]`, nil, 400, "bad_request", ""},
+		{"too large", `{"description":"` + strings.Repeat("x", 70<<10) + `"}`, nil, 413, "too_large", ""},
+		{"wrong content type", goodCall, map[string]string{"Content-Type": "text/plain"}, 400, "bad_request", ""},
+		{"bad idempotency key", goodCall, map[string]string{"Idempotency-Key": strings.Repeat("k", 129)}, 422, "invalid", "Idempotency-Key"},
+	}
+	s := newTestServer(t)
+	agent := s.token(t, auth.RoleAgent, "")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := s.do(t, "POST", "/api/v1/calls", agent, tt.body, tt.header)
+			e := res.errorBody(t)
+			if res.status != tt.status || e.Code != tt.code || e.Field != tt.field || e.Message == "" {
+				t.Errorf("POST /api/v1/calls = %d %+v, want %d code %q field %q with a message", res.status, e, tt.status, tt.code, tt.field)
+			}
+			s.nothingStored(t)
+		})
+	}
+}
+
+func TestCreateCallIsIdempotent(t *testing.T) {
+	s := newTestServer(t)
+	agent := s.token(t, auth.RoleAgent, "")
+	key := map[string]string{"Idempotency-Key": "floor-7:2026-09-14:0001"}
+	first := s.do(t, "POST", "/api/v1/calls", agent, goodCall, key)
+	if first.status != http.StatusCreated {
+		t.Fatalf("first POST = %d %s, want 201", first.status, first.body)
+	}
+	t.Run("same key and body returns the original", func(t *testing.T) {
+		again := s.do(t, "POST", "/api/v1/calls", agent, goodCall, key)
+		if again.status != http.StatusOK || !bytes.Equal(again.body, first.body) {
+			t.Errorf("retry = %d %s, want 200 %s", again.status, again.body, first.body)
+		}
+	})
+	t.Run("same key, other body is a conflict", func(t *testing.T) {
+		other := strings.Replace(goodCall, "waterlogging", "fire", 1)
+		res := s.do(t, "POST", "/api/v1/calls", agent, other, key)
+		if e := res.errorBody(t); res.status != http.StatusConflict || e.Code != "conflict" || e.Field != "idempotency_key" {
+			t.Errorf("POST with reused key = %d %+v, want 409 conflict on idempotency_key", res.status, e)
+		}
+	})
+	withID := `{"id":"floor7-0002","lat":22.2710,"lon":113.5767,"category":"fire"}`
+	created := s.do(t, "POST", "/api/v1/calls", agent, withID, nil)
+	if created.status != http.StatusCreated || created.call(t).ID != "floor7-0002" {
+		t.Fatalf("POST with id = %d %s, want 201 with that id", created.status, created.body)
+	}
+	t.Run("same id and body returns the original", func(t *testing.T) {
+		again := s.do(t, "POST", "/api/v1/calls", agent, withID, nil)
+		if again.status != http.StatusOK || !bytes.Equal(again.body, created.body) {
+			t.Errorf("retry = %d %s, want 200 %s", again.status, again.body, created.body)
+		}
+	})
+	t.Run("same id, other body is a conflict", func(t *testing.T) {
+		res := s.do(t, "POST", "/api/v1/calls", agent, strings.Replace(withID, "fire", "noise", 1), nil)
+		if e := res.errorBody(t); res.status != http.StatusConflict || e.Field != "id" {
+			t.Errorf("POST with reused id = %d %+v, want 409 on id", res.status, e)
+		}
+	})
+	seq, _ := s.store.LastSeq(context.Background())
+	if seq != 2 {
+		t.Errorf("LastSeq() = %d, want 2 (retries and conflicts store nothing)", seq)
+	}
+}
+
+func TestAuthorization(t *testing.T) {
+	s := newTestServer(t)
+	expired, err := s.signer.Issue(auth.Principal{Subject: "old", Role: auth.RoleAgent}, time.Nanosecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := auth.NewSigner(bytes.Repeat([]byte("x"), 32), nil)
+	forged, _ := other.Issue(auth.Principal{Subject: "mallory", Role: auth.RoleAdmin}, time.Hour)
+	tests := []struct {
+		name, method, path, token string
+		status                    int
+	}{
+		{"no token", "POST", "/api/v1/calls", "", 401},
+		{"garbage token", "GET", "/api/v1/calls", "not-a-token", 401},
+		{"token signed with another secret", "GET", "/api/v1/calls", forged, 401},
+		{"expired token", "POST", "/api/v1/calls", expired, 401},
+		{"leader may not register calls", "POST", "/api/v1/calls", s.token(t, auth.RoleLeader, ""), 403},
+		{"department may not list calls", "GET", "/api/v1/calls", s.token(t, auth.RoleDept, "water"), 403},
+		{"agent may not read metrics", "GET", "/metrics", s.token(t, auth.RoleAgent, ""), 403},
+		{"no token for metrics", "GET", "/metrics", "", 401},
+		{"leader lists calls", "GET", "/api/v1/calls", s.token(t, auth.RoleLeader, ""), 200},
+		{"department reads categories", "GET", "/api/v1/categories", s.token(t, auth.RoleDept, "water"), 200},
+		{"admin reads metrics", "GET", "/metrics", s.token(t, auth.RoleAdmin, ""), 200},
+		{"health needs no token", "GET", "/healthz", "", 200},
+		{"readiness needs no token", "GET", "/readyz", "", 200},
+		{"unknown endpoint", "GET", "/api/v1/nothing", s.token(t, auth.RoleAdmin, ""), 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := ""
+			if tt.method == "POST" {
+				body = goodCall
+			}
+			res := s.do(t, tt.method, tt.path, tt.token, body, nil)
+			if res.status != tt.status {
+				t.Errorf("%s %s = %d %s, want %d", tt.method, tt.path, res.status, res.body, tt.status)
+			}
+			if res.status >= 400 {
+				if e := res.errorBody(t); e.Code == "" || e.Message == "" {
+					t.Errorf("error body = %s, want code and message", res.body)
+				}
+			}
+		})
+	}
+	s.nothingStored(t)
+}
+
+func TestListCallsFiltersAndPages(t *testing.T) {
+	s := newTestServer(t)
+	agent := s.token(t, auth.RoleAgent, "")
+	// 25 calls, one a minute back from now, alternating categories; the
+	// even ones in Doumen (west), the odd ones downtown.
+	for i := 0; i < 25; i++ {
+		cat, lat, lon := "fire", 22.2710, 113.5767
+		if i%2 == 0 {
+			cat, lat, lon = "waterlogging", 22.2090, 113.2960
+		}
+		at := s.now.Add(-time.Duration(i) * time.Minute).Format(time.RFC3339)
+		body, _ := json.Marshal(map[string]any{"lat": lat, "lon": lon, "category": cat, "received_at": at})
+		if res := s.do(t, "POST", "/api/v1/calls", agent, string(body), nil); res.status != 201 {
+			t.Fatalf("POST = %d %s", res.status, res.body)
+		}
+	}
+	list := func(t *testing.T, query string) (ids []string, next string) {
+		t.Helper()
+		res := s.do(t, "GET", "/api/v1/calls?"+query, agent, "", nil)
+		if res.status != 200 {
+			t.Fatalf("GET /api/v1/calls?%s = %d %s", query, res.status, res.body)
+		}
+		var page struct {
+			Calls      []incidents.Call `json:"calls"`
+			NextCursor string           `json:"next_cursor"`
+		}
+		if err := json.Unmarshal(res.body, &page); err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range page.Calls {
+			if i > 0 && c.ReceivedAt.After(page.Calls[i-1].ReceivedAt) {
+				t.Errorf("calls not newest first: %v after %v", c.ReceivedAt, page.Calls[i-1].ReceivedAt)
+			}
+			ids = append(ids, c.ID)
+		}
+		return ids, page.NextCursor
+	}
+	t.Run("pages cover every call once", func(t *testing.T) {
+		seen := map[string]bool{}
+		cursor, pages := "", 0
+		for {
+			ids, next := list(t, "limit=7&cursor="+cursor)
+			pages++
+			for _, id := range ids {
+				if seen[id] {
+					t.Errorf("call %s on two pages", id)
+				}
+				seen[id] = true
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		if len(seen) != 25 || pages != 4 {
+			t.Errorf("paging saw %d calls on %d pages, want 25 on 4", len(seen), pages)
+		}
+	})
+	t.Run("category filter", func(t *testing.T) {
+		if ids, _ := list(t, "category=fire&limit=100"); len(ids) != 12 {
+			t.Errorf("category=fire gave %d calls, want 12", len(ids))
+		}
+	})
+	t.Run("time range", func(t *testing.T) {
+		from := s.now.Add(-9*time.Minute - 30*time.Second).Format(time.RFC3339)
+		to := s.now.Add(-4*time.Minute - 30*time.Second).Format(time.RFC3339)
+		if ids, _ := list(t, "from="+from+"&to="+to); len(ids) != 5 {
+			t.Errorf("from %s to %s gave %d calls, want 5", from, to, len(ids))
+		}
+	})
+	t.Run("bbox", func(t *testing.T) {
+		if ids, _ := list(t, "bbox=113.2,22.1,113.4,22.3"); len(ids) != 13 {
+			t.Errorf("bbox over Doumen gave %d calls, want 13", len(ids))
+		}
+	})
+	bad := []struct{ query, field string }{
+		{"limit=0", "limit"}, {"limit=5000", "limit"}, {"from=monday", "from"},
+		{"bbox=1,2,3", "bbox"}, {"bbox=113.4,22.1,113.2,22.3", "bbox"},
+		{"category=aliens", "category"}, {"cursor=not-a-cursor!", "cursor"}, {"cursor=e30", "cursor"},
+	}
+	for _, b := range bad {
+		t.Run("bad "+b.query+" is refused", func(t *testing.T) {
+			res := s.do(t, "GET", "/api/v1/calls?"+b.query, agent, "", nil)
+			if e := res.errorBody(t); res.status != 400 || e.Field != b.field {
+				t.Errorf("GET ?%s = %d %+v, want 400 on %s", b.query, res.status, e, b.field)
+			}
+		})
+	}
+	t.Run("unknown call is 404", func(t *testing.T) {
+		if res := s.do(t, "GET", "/api/v1/calls/nope", agent, "", nil); res.status != 404 || res.errorBody(t).Code != "not_found" {
+			t.Errorf("GET unknown call = %d %s, want 404 not_found", res.status, res.body)
+		}
+	})
+}
+
+func TestMetricsCountCallsAndRequests(t *testing.T) {
+	s := newTestServer(t)
+	if res := s.do(t, "POST", "/api/v1/calls", s.token(t, auth.RoleAgent, ""), goodCall, nil); res.status != 201 {
+		t.Fatalf("POST = %d", res.status)
+	}
+	res := s.do(t, "GET", "/metrics", s.token(t, auth.RoleAdmin, ""), "", nil)
+	for _, want := range []string{
+		"flare_calls_ingested_total 1",
+		`flare_http_requests_total{code="Created",method="POST",route="POST /api/v1/calls"} 1`,
+		`flare_store_operation_duration_seconds_count{op="create_calls"} 1`,
+		"flare_http_request_duration_seconds_bucket",
+	} {
+		if !strings.Contains(string(res.body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if res.header.Get("X-Request-Id") == "" {
+		t.Error("response has no X-Request-Id")
+	}
+}
