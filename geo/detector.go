@@ -1,0 +1,560 @@
+package geo
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Errors wrapped by Add when it rejects a point.
+var (
+	// ErrLate means the point arrived after the allowed lateness: its time
+	// is earlier than the detector's time minus Options.Lateness.
+	ErrLate = errors.New("later than the allowed lateness")
+	// ErrExpired means the point's time is already outside the window.
+	ErrExpired = errors.New("already outside the window")
+	// ErrInvalidPoint means the point's position or time cannot be used.
+	ErrInvalidPoint = errors.New("invalid point")
+)
+
+// Point is one call as the detector sees it.
+type Point struct {
+	ID       string
+	Time     time.Time
+	Lat, Lon float64 // degrees, WGS-84 or whatever datum all points share
+	Category string
+}
+
+// Options tune a Detector beyond its Rule.
+type Options struct {
+	// Lateness is how far behind the detector's time a point may arrive and
+	// still be taken. Zero takes no point older than the newest one seen.
+	Lateness time.Duration
+	// Growth is the span over which cluster summaries count recent calls
+	// (Cluster.Recent). Zero means DefaultGrowth.
+	Growth time.Duration
+}
+
+// DefaultGrowth is the span of Cluster.Recent when Options.Growth is zero.
+const DefaultGrowth = 10 * time.Minute
+
+// ClusterID identifies a cluster within one detector for as long as it
+// lives. IDs are assigned in order from 1 and never reused.
+type ClusterID uint64
+
+// Detector is the streaming cluster detector for one Rule. It is not safe
+// for concurrent use.
+type Detector struct {
+	rule     Rule
+	opts     Options
+	minCalls int32
+	window   int64 // nanoseconds
+	lateness int64
+	now      int64 // unix nanoseconds; math.MinInt64 before the first point
+	seq      uint64
+	step     uint64 // counts arrivals and expiries
+	nextID   ClusterID
+
+	grid  *grid
+	cells map[uint64]*cell
+	pts   []point // slab; free slots are listed in free
+	free  []int32
+	heap  []int32 // live points by (time, seq)
+	live  int
+
+	// Scratch space reused across calls.
+	spanBuf  []span
+	bufs     [4][]int32
+	lost     []int32
+	reanchor []int32
+	suspects []*cell
+	touched  []*component
+	spare    []*component
+	bfs      bfsState
+	mark     uint32
+
+	own    []Event
+	events *[]Event
+}
+
+// point is one call in the window.
+type point struct {
+	id       string
+	category string
+	t        int64
+	seq      uint64
+	lat, lon float64
+	cell     *cell
+	cellPos  int32
+	heapPos  int32
+	n        int32 // neighbours in the window, itself included
+	anchor   int32 // for a border point, the core it belongs through; else -1
+	core     bool
+}
+
+// entry is a point as a cell lists it, with its position kept inline so that
+// a neighbourhood scan reads memory in order.
+type entry struct {
+	lat, lon float64
+	idx      int32
+}
+
+// cell is one grid cell holding at least one point.
+type cell struct {
+	key      uint64
+	pts      []entry
+	cores    int32 // core points in the cell
+	anchored int32 // border points whose anchor is in the cell
+	comp     *component
+	compPos  int32
+	edges    []edge
+	mark     uint32
+	front    int32
+}
+
+// edge links two cells that hold core points within eps of each other;
+// n counts such pairs of core points.
+type edge struct {
+	to *cell
+	n  int32
+}
+
+// NewDetector returns a detector for the rule, or an error wrapping
+// ErrInvalidRule.
+func NewDetector(r Rule, opts Options) (*Detector, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Lateness < 0 {
+		return nil, fmt.Errorf("lateness %s is negative: %w", opts.Lateness, ErrInvalidRule)
+	}
+	if opts.Growth < 0 {
+		return nil, fmt.Errorf("growth %s is negative: %w", opts.Growth, ErrInvalidRule)
+	}
+	if opts.Growth == 0 {
+		opts.Growth = DefaultGrowth
+	}
+	d := &Detector{
+		rule:     r,
+		opts:     opts,
+		minCalls: int32(r.MinCalls),
+		window:   int64(r.Window),
+		lateness: int64(opts.Lateness),
+		now:      math.MinInt64,
+		grid:     newGrid(r.Eps),
+		cells:    make(map[uint64]*cell),
+	}
+	d.events = &d.own
+	return d, nil
+}
+
+// Rule returns the detector's rule.
+func (d *Detector) Rule() Rule { return d.rule }
+
+// Len returns the number of points in the window.
+func (d *Detector) Len() int { return d.live }
+
+// Now returns the detector's time: the latest of the point times it has
+// taken and the times it was advanced to. It is the zero time before either.
+func (d *Detector) Now() time.Time {
+	if d.now == math.MinInt64 {
+		return time.Time{}
+	}
+	return time.Unix(0, d.now).UTC()
+}
+
+// TakeEvents appends the cluster events that arrivals and expiries produced
+// since the last call to dst, forgets them, and returns the extended slice.
+func (d *Detector) TakeEvents(dst []Event) []Event {
+	dst = append(dst, *d.events...)
+	clear(*d.events)
+	*d.events = (*d.events)[:0]
+	return dst
+}
+
+// checkPoint returns the point's time in unix nanoseconds, or an error
+// wrapping ErrInvalidPoint.
+func checkPoint(p Point) (int64, error) {
+	if !(p.Lat >= -90 && p.Lat <= 90) {
+		return 0, fmt.Errorf("point %q: latitude %v is outside [-90, 90]: %w", p.ID, p.Lat, ErrInvalidPoint)
+	}
+	if !(p.Lon >= -180 && p.Lon <= 180) {
+		return 0, fmt.Errorf("point %q: longitude %v is outside [-180, 180]: %w", p.ID, p.Lon, ErrInvalidPoint)
+	}
+	if p.Time.IsZero() {
+		return 0, fmt.Errorf("point %q: time is missing: %w", p.ID, ErrInvalidPoint)
+	}
+	t := p.Time.UnixNano()
+	if p.Time.Year() < 1900 || p.Time.Year() > 2200 {
+		return 0, fmt.Errorf("point %q: time %s is out of range: %w", p.ID, p.Time.Format(time.RFC3339), ErrInvalidPoint)
+	}
+	return t, nil
+}
+
+// Add advances the detector's time to the point's time when that is later,
+// expiring what falls out of the window, then takes the point if the rule
+// matches its category. A point older than the detector's time is taken when
+// it is within Options.Lateness and still inside the window; otherwise Add
+// returns an error wrapping ErrLate or ErrExpired and changes nothing. An
+// unusable position or time gives an error wrapping ErrInvalidPoint.
+func (d *Detector) Add(p Point) error {
+	t, err := checkPoint(p)
+	if err != nil {
+		return err
+	}
+	if err := d.admit(p.ID, t); err != nil {
+		return err
+	}
+	d.advance(t)
+	if d.rule.Matches(p.Category) {
+		d.insert(p, t)
+	}
+	return nil
+}
+
+// admit checks a point's time against the detector's time.
+func (d *Detector) admit(id string, t int64) error {
+	if d.now == math.MinInt64 || t >= d.now {
+		return nil
+	}
+	behind := time.Duration(d.now - t)
+	if t <= d.now-d.window {
+		return fmt.Errorf("point %q is %s behind, past the %s window: %w", id, behind, time.Duration(d.window), ErrExpired)
+	}
+	if t < d.now-d.lateness {
+		return fmt.Errorf("point %q is %s behind, past the %s lateness: %w", id, behind, time.Duration(d.lateness), ErrLate)
+	}
+	return nil
+}
+
+// Advance moves the detector's time forward to t, expiring every point
+// received at or before t minus the window. An earlier t changes nothing.
+func (d *Detector) Advance(t time.Time) {
+	d.advance(t.UnixNano())
+}
+
+func (d *Detector) advance(t int64) {
+	if t <= d.now {
+		return
+	}
+	d.now = t
+	limit := t - d.window
+	for len(d.heap) > 0 && d.pts[d.heap[0]].t <= limit {
+		d.expire(d.heap[0])
+	}
+}
+
+// query appends to dst the points within eps of (lat, lon), leaving out the
+// point skip.
+func (d *Detector) query(dst []int32, lat, lon float64, skip int32) []int32 {
+	g := d.grid
+	d.spanBuf = g.spans(d.spanBuf[:0], lat, lon)
+	for _, s := range d.spanBuf {
+		ri := g.info(s.row)
+		for c := s.c0; c <= s.c1; c++ {
+			col := c % ri.ncols
+			if col < 0 {
+				col += ri.ncols
+			}
+			cl := d.cells[cellKey(s.row, col)]
+			if cl == nil {
+				continue
+			}
+			for _, e := range cl.pts {
+				if e.idx == skip || math.Abs(e.lat-lat) > g.epsDeg || lonGap(e.lon, lon) > s.dLon {
+					continue
+				}
+				if within(lat, lon, e.lat, e.lon, g.eps) {
+					dst = append(dst, e.idx)
+				}
+			}
+		}
+	}
+	return dst
+}
+
+// neighbours returns the points within eps of point i, leaving i out, in
+// scratch buffer b.
+func (d *Detector) neighbours(b int, i int32) []int32 {
+	p := &d.pts[i]
+	d.bufs[b] = d.query(d.bufs[b][:0], p.lat, p.lon, i)
+	return d.bufs[b]
+}
+
+func (d *Detector) alloc() int32 {
+	if n := len(d.free); n > 0 {
+		i := d.free[n-1]
+		d.free = d.free[:n-1]
+		return i
+	}
+	d.pts = append(d.pts, point{})
+	return int32(len(d.pts) - 1)
+}
+
+// insert takes a point into the window and updates the clusters.
+func (d *Detector) insert(p Point, t int64) {
+	d.beginStep()
+	i := d.alloc()
+	d.seq++
+	d.pts[i] = point{id: p.ID, category: p.Category, t: t, seq: d.seq, lat: p.Lat, lon: p.Lon, anchor: -1}
+	nb := d.neighbours(0, i)
+	d.pts[i].n = int32(len(nb)) + 1
+	d.gridAdd(i)
+	d.heapPush(i)
+	d.live++
+
+	// Points that become core: the new one, and neighbours that reach
+	// minCalls with it.
+	lost := d.lost[:0] // reused as the list of new cores
+	if d.pts[i].n >= d.minCalls {
+		lost = append(lost, i)
+	}
+	for _, r := range nb {
+		q := &d.pts[r]
+		q.n++
+		if q.n == d.minCalls {
+			lost = append(lost, r)
+		}
+	}
+	for _, c := range lost {
+		if c == i {
+			d.makeCore(c, nb)
+		} else {
+			d.makeCore(c, d.neighbours(1, c))
+		}
+	}
+	d.lost = lost[:0]
+	if q := &d.pts[i]; !q.core && q.anchor < 0 {
+		if a := d.latestCore(nb); a >= 0 {
+			d.setAnchor(i, a)
+		}
+	}
+	d.endStep(p.ID)
+}
+
+// expire takes point i out of the window and updates the clusters.
+func (d *Detector) expire(i int32) {
+	d.beginStep()
+	id := d.pts[i].id
+	nb := d.neighbours(0, i)
+	reanchor := d.reanchor[:0]
+	if d.pts[i].core {
+		reanchor = d.unmakeCore(i, nb, reanchor)
+	} else if d.pts[i].anchor >= 0 {
+		d.unanchor(i)
+	}
+	d.heapRemove(i)
+	d.gridRemove(i)
+	d.live--
+
+	lost := d.lost[:0]
+	for _, r := range nb {
+		q := &d.pts[r]
+		q.n--
+		if q.core && q.n < d.minCalls {
+			lost = append(lost, r)
+		}
+	}
+	for _, r := range lost {
+		reanchor = d.unmakeCore(r, d.neighbours(1, r), reanchor)
+		reanchor = append(reanchor, r)
+	}
+	d.lost = lost[:0]
+	for _, x := range reanchor {
+		q := &d.pts[x]
+		if q.core || q.anchor >= 0 || q.cell == nil {
+			continue
+		}
+		if a := d.latestCore(d.neighbours(2, x)); a >= 0 {
+			d.setAnchor(x, a)
+		}
+	}
+	d.reanchor = reanchor[:0]
+	d.pts[i] = point{}
+	d.free = append(d.free, i)
+	d.checkSplits()
+	d.endStep(id)
+}
+
+// latestCore returns the core point among nb received last (the one that
+// stays longest), or -1.
+func (d *Detector) latestCore(nb []int32) int32 {
+	best := int32(-1)
+	for _, r := range nb {
+		q := &d.pts[r]
+		if q.core && (best < 0 || q.t > d.pts[best].t || q.t == d.pts[best].t && q.seq > d.pts[best].seq) {
+			best = r
+		}
+	}
+	return best
+}
+
+// makeCore turns point c, whose neighbours are nb, into a core point.
+func (d *Detector) makeCore(c int32, nb []int32) {
+	p := &d.pts[c]
+	if p.anchor >= 0 {
+		d.unanchor(c)
+	}
+	p.core = true
+	a := p.cell
+	if a.comp == nil {
+		d.newComponent(a)
+	}
+	a.cores++
+	d.touch(a.comp)
+	a.comp.size++
+	a.comp.cores++
+	for _, r := range nb {
+		q := &d.pts[r]
+		switch {
+		case q.core:
+			if q.cell != a {
+				d.link(a, q.cell)
+			}
+		case q.anchor < 0:
+			d.setAnchor(r, c)
+		}
+	}
+}
+
+// unmakeCore turns core point c, whose neighbours are nb, into a non-core
+// one. Border points anchored at c lose their anchor and are appended to
+// reanchor.
+func (d *Detector) unmakeCore(c int32, nb []int32, reanchor []int32) []int32 {
+	p := &d.pts[c]
+	p.core = false
+	a := p.cell
+	for _, r := range nb {
+		q := &d.pts[r]
+		switch {
+		case q.core:
+			if q.cell != a {
+				d.unlink(a, q.cell)
+			}
+		case q.anchor == c:
+			d.unanchor(r)
+			reanchor = append(reanchor, r)
+		}
+	}
+	comp := a.comp
+	d.touch(comp)
+	comp.size--
+	comp.cores--
+	a.cores--
+	if a.cores == 0 {
+		d.leave(a)
+	}
+	return reanchor
+}
+
+func (d *Detector) setAnchor(x, c int32) {
+	d.pts[x].anchor = c
+	a := d.pts[c].cell
+	a.anchored++
+	d.touch(a.comp)
+	a.comp.size++
+}
+
+func (d *Detector) unanchor(x int32) {
+	a := d.pts[d.pts[x].anchor].cell
+	d.pts[x].anchor = -1
+	a.anchored--
+	d.touch(a.comp)
+	a.comp.size--
+}
+
+// gridAdd puts point i in its cell.
+func (d *Detector) gridAdd(i int32) {
+	p := &d.pts[i]
+	k := d.grid.keyOf(p.lat, p.lon)
+	c := d.cells[k]
+	if c == nil {
+		c = &cell{key: k}
+		d.cells[k] = c
+	}
+	p.cell = c
+	p.cellPos = int32(len(c.pts))
+	c.pts = append(c.pts, entry{lat: p.lat, lon: p.lon, idx: i})
+}
+
+// gridRemove takes point i out of its cell, dropping the cell when empty.
+func (d *Detector) gridRemove(i int32) {
+	p := &d.pts[i]
+	c := p.cell
+	last := len(c.pts) - 1
+	if int(p.cellPos) != last {
+		moved := c.pts[last]
+		c.pts[p.cellPos] = moved
+		d.pts[moved.idx].cellPos = p.cellPos
+	}
+	c.pts = c.pts[:last]
+	if last == 0 {
+		delete(d.cells, c.key)
+	}
+	p.cell = nil
+}
+
+// The heap orders live points by (time, seq), so that expiry takes the
+// oldest first even when points arrive out of order.
+
+func (d *Detector) less(a, b int32) bool {
+	p, q := &d.pts[a], &d.pts[b]
+	return p.t < q.t || p.t == q.t && p.seq < q.seq
+}
+
+func (d *Detector) heapSet(k int, i int32) {
+	d.heap[k] = i
+	d.pts[i].heapPos = int32(k)
+}
+
+func (d *Detector) heapPush(i int32) {
+	d.heap = append(d.heap, i)
+	d.heapUp(len(d.heap) - 1)
+}
+
+func (d *Detector) heapUp(k int) {
+	i := d.heap[k]
+	for k > 0 {
+		parent := (k - 1) / 2
+		if !d.less(i, d.heap[parent]) {
+			break
+		}
+		d.heapSet(k, d.heap[parent])
+		k = parent
+	}
+	d.heapSet(k, i)
+}
+
+func (d *Detector) heapDown(k int) {
+	n := len(d.heap)
+	i := d.heap[k]
+	for {
+		c := 2*k + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && d.less(d.heap[c+1], d.heap[c]) {
+			c++
+		}
+		if !d.less(d.heap[c], i) {
+			break
+		}
+		d.heapSet(k, d.heap[c])
+		k = c
+	}
+	d.heapSet(k, i)
+}
+
+func (d *Detector) heapRemove(i int32) {
+	k := int(d.pts[i].heapPos)
+	last := len(d.heap) - 1
+	if k != last {
+		d.heapSet(k, d.heap[last])
+		d.heap = d.heap[:last]
+		d.heapDown(k)
+		d.heapUp(int(d.pts[d.heap[k]].heapPos))
+	} else {
+		d.heap = d.heap[:last]
+	}
+}
