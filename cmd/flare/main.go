@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -25,7 +27,13 @@ type command struct {
 
 // commands lists the subcommands by name.
 func commands() map[string]command {
-	return map[string]command{}
+	return map[string]command{
+		"serve":    {"run the hub (the default)", runServe},
+		"migrate":  {"apply (up) or list (status) schema migrations", runMigrate},
+		"token":    {"print a signed bearer token", runToken},
+		"version":  {"print the version", runVersion},
+		"loadtest": {"drive a running Flare with calls and measure it", runLoadtest},
+	}
 }
 
 // run parses the subcommand and runs it until it ends or ctx is cancelled
@@ -36,11 +44,33 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	name, rest := "serve", []string(nil)
 	if len(args) > 1 {
 		name, rest = args[1], args[2:]
+		if strings.HasPrefix(name, "-") && name != "-h" && name != "--help" && name != "-help" {
+			name, rest = "serve", args[1:] // flags alone: serve with them
+		}
 	}
 	cmds := commands()
 	cmd, ok := cmds[name]
 	if !ok {
-		return fmt.Errorf("unknown command %q (try: flare help)", name)
+		switch name {
+		case "help", "-h", "--help", "-help":
+			usage(stdout, cmds)
+			return nil
+		}
+		usage(stderr, cmds)
+		return fmt.Errorf("unknown command %q", name)
 	}
 	return cmd.run(ctx, rest, getenv, stdout, stderr)
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintln(w, "Usage: flare [command] [flags]   (flare COMMAND -h for its flags)")
+	fmt.Fprintln(w, "\nCommands:")
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+	}
 }

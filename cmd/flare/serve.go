@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"flare/hub"
+	"flare/hub/auth"
+	"flare/incidents"
+	"flare/incidents/defaults"
+)
+
+type serveConfig struct {
+	addr            string
+	store           storeFlags
+	log             logFlags
+	redisURL        string
+	demo            bool
+	categoriesFile  string
+	serviceAreaFile string
+	shutdownTimeout time.Duration
+	maxBodyBytes    int64
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var c serveConfig
+	fs := newFlagSet("serve", "Runs the Flare hub: HTTP API, WebSocket hub, dashboard.", stderr)
+	fs.StringVar(&c.addr, "addr", ":8080", "address to listen on")
+	c.store.register(fs)
+	c.log.register(fs)
+	fs.StringVar(&c.redisURL, "redis-url", "", "Redis URL (redis://...) for fan-out between hub nodes")
+	fs.BoolVar(&c.demo, "demo", false, "feed a simulated city call stream so that the map comes alive")
+	fs.StringVar(&c.categoriesFile, "categories", "", "category taxonomy JSON file (default: the built-in 12345 taxonomy)")
+	fs.StringVar(&c.serviceAreaFile, "service-area", "", "GeoJSON file of the service area (default: Zhuhai)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a stop may take to drain requests")
+	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", 64<<10, "largest request body accepted")
+	if err := parseFlags(fs, args, getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	log, err := c.log.logger(stderr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, c, getenv, stdout, log)
+}
+
+// loadTaxonomy reads the taxonomy file, or the built-in one.
+func loadTaxonomy(path string) (*incidents.Taxonomy, error) {
+	data := defaults.Categories
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read categories: %w", err)
+		}
+		data = b
+	}
+	t, err := incidents.ParseTaxonomy(data)
+	if err != nil {
+		return nil, fmt.Errorf("categories %s: %w", orDefault(path), err)
+	}
+	return t, nil
+}
+
+// loadServiceArea reads the service-area file, or the built-in Zhuhai one.
+func loadServiceArea(path string) (*incidents.ServiceArea, error) {
+	name, data := "Zhuhai", defaults.ZhuhaiDistricts
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read service area: %w", err)
+		}
+		name, data = path, b
+	}
+	a, err := incidents.ParseServiceArea(name, data)
+	if err != nil {
+		return nil, fmt.Errorf("service area %s: %w", orDefault(path), err)
+	}
+	return a, nil
+}
+
+func orDefault(path string) string {
+	if path == "" {
+		return "(built-in)"
+	}
+	return path
+}
+
+// signer returns the token signer: FLARE_SECRET, else the secret kept in
+// the data dir (created on first use).
+func signer(getenv func(string) string, dataDir string) (*auth.Signer, error) {
+	secret := []byte(getenv("FLARE_SECRET"))
+	if len(secret) == 0 {
+		var err error
+		if secret, err = auth.LoadOrCreateSecret(dataDir); err != nil {
+			return nil, err
+		}
+	}
+	s, err := auth.NewSigner(secret, nil)
+	if err != nil {
+		return nil, fmt.Errorf("FLARE_SECRET: %w", err)
+	}
+	return s, nil
+}
+
+func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdout io.Writer, log zerolog.Logger) error {
+	taxonomy, err := loadTaxonomy(c.categoriesFile)
+	if err != nil {
+		return err
+	}
+	area, err := loadServiceArea(c.serviceAreaFile)
+	if err != nil {
+		return err
+	}
+	sign, err := signer(getenv, c.store.dataDir)
+	if err != nil {
+		return err
+	}
+	if c.store.databaseURL != "" && getenv("FLARE_SECRET") == "" {
+		log.Warn().Msg("FLARE_SECRET is not set: this node signs tokens with the secret in its data dir; every node of a cluster must share one secret")
+	}
+	// Listen before the slow parts so that a taken port fails at once.
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+
+	store, kind, err := c.store.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := store.MigrateUp(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	metrics := hub.NewMetrics()
+	instrumented := hub.InstrumentStore(store, metrics)
+	intake := incidents.NewIntake(incidents.IntakeConfig{
+		Store: instrumented, Taxonomy: taxonomy, Area: area,
+		OnStored: func(n int) { metrics.CallsIngested.Add(float64(n)) },
+	})
+	srv := hub.New(hub.Config{
+		Store: instrumented, Intake: intake, Signer: sign, Metrics: metrics, Logger: log,
+		Ready: store.Ready, Version: version(), MaxBodyBytes: c.maxBodyBytes,
+	})
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+	log.Info().Str("addr", ln.Addr().String()).Str("store", kind).Str("service_area", area.String()).
+		Str("version", version()).Msg("flare is serving")
+	fmt.Fprintf(stdout, "flare listening on http://%s\n", ln.Addr())
+
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("stopping: draining requests")
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	var errs []error
+	if err := httpSrv.Shutdown(stopCtx); err != nil {
+		errs = append(errs, fmt.Errorf("drain requests: %w", err))
+	}
+	if err := intake.Close(stopCtx); err != nil {
+		errs = append(errs, fmt.Errorf("drain intake: %w", err))
+	}
+	log.Info().Msg("stopped")
+	return errors.Join(errs...)
+}
