@@ -24,7 +24,7 @@ func statusFor(code string) int {
 		return http.StatusForbidden
 	case incidents.CodeNotFound:
 		return http.StatusNotFound
-	case incidents.CodeConflict:
+	case incidents.CodeConflict, incidents.CodeInvalidTransition, incidents.CodeVersionConflict:
 		return http.StatusConflict
 	case incidents.CodeTooLarge:
 		return http.StatusRequestEntityTooLarge

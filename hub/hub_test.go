@@ -44,7 +44,7 @@ func newTestServer(tb testing.TB) *testServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	area, err := incidents.ParseServiceArea("Zhuhai", defaults.ZhuhaiDistricts)
+	area, err := incidents.ParseRegions("Zhuhai", defaults.ZhuhaiDistricts)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -12,17 +12,19 @@ import (
 // Error codes shared by every layer. The HTTP layer maps them to statuses in
 // one place (hub.statusFor).
 const (
-	CodeBadRequest   = "bad_request"  // 400: the request cannot be read (not JSON, wrong type, unknown field)
-	CodeInvalid      = "invalid"      // 422: a value breaks a rule
-	CodeOutOfArea    = "out_of_area"  // 422: a location outside the service area
-	CodeNotFound     = "not_found"    // 404
-	CodeConflict     = "conflict"     // 409: state or idempotency conflict
-	CodeForbidden    = "forbidden"    // 403
-	CodeUnauthorized = "unauthorized" // 401
-	CodeTooLarge     = "too_large"    // 413
-	CodeRateLimited  = "rate_limited" // 429
-	CodeUnavailable  = "unavailable"  // 503: a dependency is down or the node is draining
-	CodeInternal     = "internal"     // 500
+	CodeBadRequest        = "bad_request"        // 400: the request cannot be read (not JSON, wrong type, unknown field)
+	CodeInvalid           = "invalid"            // 422: a value breaks a rule
+	CodeOutOfArea         = "out_of_area"        // 422: a location outside the service area
+	CodeNotFound          = "not_found"          // 404
+	CodeConflict          = "conflict"           // 409: state or idempotency conflict
+	CodeInvalidTransition = "invalid_transition" // 409: the action is not allowed in the record's state
+	CodeVersionConflict   = "version_conflict"   // 409: the record changed since the client read it
+	CodeForbidden         = "forbidden"          // 403
+	CodeUnauthorized      = "unauthorized"       // 401
+	CodeTooLarge          = "too_large"          // 413
+	CodeRateLimited       = "rate_limited"       // 429
+	CodeUnavailable       = "unavailable"        // 503: a dependency is down or the node is draining
+	CodeInternal          = "internal"           // 500
 )
 
 // Error is an application error with a stable machine-readable code, a

@@ -44,7 +44,7 @@ type CallInput struct {
 type IntakeConfig struct {
 	Store    Store
 	Taxonomy *Taxonomy
-	Area     *ServiceArea
+	Area     *Regions
 	Now      func() time.Time // defaults to time.Now
 	MaxBatch int              // calls committed in one transaction at most; default 256
 	// OnStored, when set, is called after each committed batch with the
@@ -85,7 +85,7 @@ func NewIntake(cfg IntakeConfig) *Intake {
 func (in *Intake) Taxonomy() *Taxonomy { return in.cfg.Taxonomy }
 
 // Area returns the service area the intake checks against.
-func (in *Intake) Area() *ServiceArea { return in.cfg.Area }
+func (in *Intake) Area() *Regions { return in.cfg.Area }
 
 // Register validates a call and stores it with its call.received event. It
 // returns the stored call and whether this request created it (false for an

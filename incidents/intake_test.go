@@ -55,7 +55,7 @@ func newIntake(tb testing.TB, store incidents.Store) *incidents.Intake {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	area, err := incidents.ParseServiceArea("Zhuhai", defaults.ZhuhaiDistricts)
+	area, err := incidents.ParseRegions("Zhuhai", defaults.ZhuhaiDistricts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func sharedData(tb testing.TB, name string) string {
 }
 
 func TestDefaultServiceAreaCoversZhuhai(t *testing.T) {
-	area, err := incidents.ParseServiceArea("Zhuhai", defaults.ZhuhaiDistricts)
+	area, err := incidents.ParseRegions("Zhuhai", defaults.ZhuhaiDistricts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +278,9 @@ func TestDefaultServiceAreaCoversZhuhai(t *testing.T) {
 			t.Errorf("default area lacks the centre of %s at %v", f.Properties.Name, c)
 		}
 	}
-	if _, err := incidents.ParseServiceArea("x", []byte(`{"type":"Point","coordinates":[1,2]}`)); err == nil {
-		t.Error("ParseServiceArea(Point) succeeded, want an error: no polygon")
+	if _, err := incidents.ParseRegions("x", []byte(`{"type":"Point","coordinates":[1,2]}`)); err == nil {
+		t.Error("ParseRegions(Point) succeeded, want an error: no polygon")
 	}
 }
+
+func asError(err error, target **incidents.Error) bool { return errors.As(err, target) }

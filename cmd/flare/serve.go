@@ -83,7 +83,7 @@ func loadServiceArea(path string) (*incidents.ServiceArea, error) {
 		}
 		name, data = path, b
 	}
-	a, err := incidents.ParseServiceArea(name, data)
+	a, err := incidents.ParseRegions(name, data)
 	if err != nil {
 		return nil, fmt.Errorf("service area %s: %w", orDefault(path), err)
 	}

@@ -17,3 +17,9 @@ var Categories []byte
 //
 //go:embed zhuhai-districts.geojson
 var ZhuhaiDistricts []byte
+
+// Departments is the default list of member departments and district
+// governments of a Zhuhai 12345 hotline, with the categories each owns.
+//
+//go:embed departments.json
+var Departments []byte
