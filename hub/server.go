@@ -28,12 +28,23 @@ type Config struct {
 	// MaxBodyBytes limits request bodies (413 beyond); default 64 KiB.
 	MaxBodyBytes int64
 	Now          func() time.Time
+	// Broadcaster fans the event log out to WebSocket clients at /ws; /ws
+	// and /api/v1/presence answer 503 without one.
+	Broadcaster *Broadcaster
+	// WS tunes the WebSocket hub.
+	WS WSConfig
+	// Session, when set, authenticates a WebSocket request that carries no
+	// Authorization header (the dashboard's session cookie). It returns an
+	// *incidents.Error with CodeUnauthorized when the request has no valid
+	// session.
+	Session func(r *http.Request) (auth.Principal, error)
 }
 
 // Server serves Flare's HTTP API.
 type Server struct {
 	cfg Config
 	mux *http.ServeMux
+	ws  *wsState
 }
 
 // New returns a Server for cfg.
@@ -47,7 +58,7 @@ func New(cfg Config) *Server {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), ws: newWSState(cfg.WS, cfg.Metrics)}
 	s.routes()
 	return s
 }
@@ -62,6 +73,8 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/v1/calls/{id}", s.authorizeFunc(s.handleGetCall, auth.RoleAgent, auth.RoleLeader, auth.RoleAdmin))
 	s.mux.Handle("GET /api/v1/categories", s.authorizeFunc(s.handleCategories))
 	s.mux.Handle("GET /api/v1/me", s.authorizeFunc(s.handleMe))
+	s.mux.Handle("GET /api/v1/presence", s.authorizeFunc(s.handlePresence, auth.RoleLeader, auth.RoleAdmin))
+	s.mux.HandleFunc("GET /ws", s.handleWS)
 	s.mux.Handle("/api/", s.authorizeFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, incidents.Errorf(incidents.CodeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	}))

@@ -1,0 +1,561 @@
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"flare/incidents"
+)
+
+// Broker carries events and presence between hub nodes. hub/redisbroker
+// implements it on Redis; without one, a node fans out in process only.
+type Broker interface {
+	// PublishEvents sends committed events to every node (this one
+	// included). It returns the transport's error; a lost publish is
+	// repaired by the receivers from the store.
+	PublishEvents(ctx context.Context, evs []incidents.Event) error
+	// Subscribe delivers what any node publishes to h until ctx ends,
+	// resubscribing after connection failures, and returns ctx.Err().
+	Subscribe(ctx context.Context, h BrokerHandler) error
+	// PutPresence records this node's connected users for ttl.
+	PutPresence(ctx context.Context, node string, users []PresenceUser, ttl time.Duration) error
+	// DeletePresence removes this node's record.
+	DeletePresence(ctx context.Context, node string) error
+	// Presence returns the records of every node alive.
+	Presence(ctx context.Context) (map[string][]PresenceUser, error)
+	// NotifyPresence tells every node that presence changed.
+	NotifyPresence(ctx context.Context) error
+}
+
+// BrokerHandler receives what a Broker's subscription brings. Its functions
+// must not block.
+type BrokerHandler struct {
+	// Connected is called each time the subscription is (re)established:
+	// anything published while it was down is lost and must be read from
+	// the store.
+	Connected func()
+	// Events is called with events some node published, in that node's
+	// order.
+	Events func(evs []incidents.Event)
+	// PresenceChanged is called when some node's presence changed.
+	PresenceChanged func()
+}
+
+// BroadcasterConfig configures a Broadcaster.
+type BroadcasterConfig struct {
+	// Log is the event log the broadcaster follows (required).
+	Log incidents.EventLog
+	// Broker, when set, fans out between nodes and shares presence.
+	Broker Broker
+	Logger zerolog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// RingSize is how many recent events are kept in memory for resumes
+	// (default 8192); older ones are read from the store.
+	RingSize int
+	// MaxReplay is the most events one resume replays (default 100000);
+	// a client further behind is told to reload (hub.reset).
+	MaxReplay int64
+	// PresenceInterval is how often presence is refreshed in the broker
+	// (default 10s); a node's record lives three intervals.
+	PresenceInterval time.Duration
+	// NodeID names this node in presence records (default: random).
+	NodeID string
+	// Metrics receives the fan-out metrics (default: a private registry).
+	Metrics *Metrics
+}
+
+// Broadcaster follows the event log and fans each event out to the
+// connections allowed to see it. One tailer goroutine per node reads the log
+// in seq order (WaitEvents then ReadEvents); events that a Broker brings from
+// other nodes are merged in by seq, and a gap in what the broker brings is
+// filled from the store, so every event is delivered once, in order.
+type Broadcaster struct {
+	cfg     BroadcasterConfig
+	log     zerolog.Logger
+	metrics *wsMetrics
+
+	mu    sync.Mutex
+	ring  *ring
+	head  int64 // last event delivered; guarded by mu
+	all   group // leaders and administrators
+	floor group // call floor
+	depts map[string]*group
+
+	headSeen atomic.Int64 // copy of head for the waiter
+	remote   chan []incidents.Event
+	kick     chan struct{}
+	storeHas chan struct{}
+	acked    chan struct{}
+	outbox   chan incidents.Event
+	pending  map[int64]incidents.Event // from the broker, ahead of head (pump only)
+
+	presence *presence
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed chan struct{}
+	once   sync.Once
+}
+
+const (
+	maxPending   = 16384
+	replayPage   = 500
+	catchUpPage  = 1000
+	outboxSize   = 8192
+	publishBatch = 256
+)
+
+// StartBroadcaster reads the log's last seq, from which live delivery
+// starts, and starts following the log (and the broker, when configured)
+// until Close. It returns the store's error when the last seq cannot be
+// read.
+func StartBroadcaster(ctx context.Context, cfg BroadcasterConfig) (*Broadcaster, error) {
+	if cfg.Log == nil {
+		return nil, errors.New("start broadcaster: no event log")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.RingSize <= 0 {
+		cfg.RingSize = 8192
+	}
+	if cfg.MaxReplay <= 0 {
+		cfg.MaxReplay = 100000
+	}
+	if cfg.PresenceInterval <= 0 {
+		cfg.PresenceInterval = 10 * time.Second
+	}
+	if cfg.NodeID == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		cfg.NodeID = hex.EncodeToString(b[:])
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	head, err := cfg.Log.LastSeq(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("start broadcaster: %w", err)
+	}
+	b := &Broadcaster{
+		cfg:      cfg,
+		log:      cfg.Logger.With().Str("component", "broadcaster").Str("node", cfg.NodeID).Logger(),
+		metrics:  wsMetricsFor(cfg.Metrics),
+		ring:     newRing(cfg.RingSize),
+		head:     head,
+		depts:    map[string]*group{},
+		remote:   make(chan []incidents.Event, 1024),
+		kick:     make(chan struct{}, 1),
+		storeHas: make(chan struct{}, 1),
+		acked:    make(chan struct{}, 1),
+		pending:  map[int64]incidents.Event{},
+		closed:   make(chan struct{}),
+	}
+	b.headSeen.Store(head)
+	b.presence = newPresence(b)
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	b.cancel = cancel
+	b.wg.Add(3)
+	go func() { defer b.wg.Done(); b.wait(runCtx) }()
+	go func() { defer b.wg.Done(); b.pump(runCtx) }()
+	go func() { defer b.wg.Done(); b.presence.run(runCtx) }()
+	if cfg.Broker != nil {
+		b.outbox = make(chan incidents.Event, outboxSize)
+		b.wg.Add(2)
+		go func() { defer b.wg.Done(); b.publishLoop(runCtx) }()
+		go func() { defer b.wg.Done(); b.subscribeLoop(runCtx) }()
+	}
+	return b, nil
+}
+
+// Close stops following the log and the broker and removes this node's
+// presence record. Connections are closed by the server, not here. It
+// returns nil.
+func (b *Broadcaster) Close() error {
+	b.once.Do(func() {
+		close(b.closed)
+		b.cancel()
+		b.wg.Wait()
+	})
+	return nil
+}
+
+// Head returns the seq of the last event delivered by this node.
+func (b *Broadcaster) Head() int64 { return b.headSeen.Load() }
+
+// NodeID returns the name of this node in presence records.
+func (b *Broadcaster) NodeID() string { return b.cfg.NodeID }
+
+// attach subscribes s to live messages after seq after. When the ring holds
+// every event after after, it queues those s may see and subscribes s
+// atomically, so that nothing is missed or repeated, and returns ok. When
+// the ring does not reach back that far it returns ok false and the current
+// head: the caller replays from the store and tries again.
+func (b *Broadcaster) attach(s *subscriber, after int64) (head int64, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if after < b.head && !b.ring.covers(after) {
+		return b.head, false
+	}
+	s.mu.Lock()
+	if after < b.head {
+		s.queue = b.ring.since(s.queue[:0], after, s.scope)
+		s.last = b.head
+	} else {
+		s.last = after // a client ahead of this node: skip what it has
+	}
+	s.dead = false
+	if len(s.queue) > 0 && s.notify != nil {
+		s.notify()
+	}
+	s.mu.Unlock()
+	switch {
+	case s.scope.all:
+		b.all.add(s)
+	case s.scope.floor:
+		b.floor.add(s)
+	default:
+		g := b.depts[s.scope.dept]
+		if g == nil {
+			g = &group{}
+			b.depts[s.scope.dept] = g
+		}
+		g.add(s)
+	}
+	return b.head, true
+}
+
+// detach unsubscribes s and marks it dead, so that nothing more is queued.
+func (b *Broadcaster) detach(s *subscriber) {
+	b.mu.Lock()
+	if g := s.group; g != nil {
+		g.remove(s)
+		if len(g.subs) == 0 && !s.scope.all && !s.scope.floor {
+			delete(b.depts, s.scope.dept)
+		}
+	}
+	b.mu.Unlock()
+	s.mu.Lock()
+	s.dead = true
+	s.queue, s.qbytes = nil, 0
+	s.mu.Unlock()
+}
+
+// deliver fans events out, in order. Each is encoded and its audience
+// decided once, before the lock.
+func (b *Broadcaster) deliver(evs []incidents.Event) {
+	msgs := make([]*message, len(evs))
+	for i, ev := range evs {
+		msgs[i] = newEventMessage(ev)
+	}
+	n := 0
+	b.mu.Lock()
+	for _, m := range msgs {
+		b.ring.push(m)
+		b.head = m.seq
+		n += b.publishLocked(m)
+	}
+	head := b.head
+	b.mu.Unlock()
+	b.headSeen.Store(head)
+	b.metrics.deliveries.Add(float64(n))
+	b.metrics.events.Add(float64(len(msgs)))
+}
+
+// publishLocked queues m for every subscriber allowed to see it and returns
+// how many it was queued for. The caller holds b.mu.
+func (b *Broadcaster) publishLocked(m *message) int {
+	n := 0
+	for _, s := range b.all.subs {
+		if s.enqueue(m) {
+			n++
+		}
+	}
+	if m.aud.CallFloor {
+		for _, s := range b.floor.subs {
+			if s.enqueue(m) {
+				n++
+			}
+		}
+	}
+	for _, d := range m.aud.Depts {
+		if g := b.depts[d]; g != nil {
+			for _, s := range g.subs {
+				if s.enqueue(m) {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+// publishLeaders queues an ephemeral message for the leaders and
+// administrators connected to this node.
+func (b *Broadcaster) publishLeaders(m *message) {
+	b.mu.Lock()
+	n := 0
+	for _, s := range b.all.subs {
+		if s.enqueue(m) {
+			n++
+		}
+	}
+	b.mu.Unlock()
+	b.metrics.deliveries.Add(float64(n))
+}
+
+// wait blocks in WaitEvents and tells the pump when the log has events past
+// what it delivered, then waits for the pump to catch up.
+func (b *Broadcaster) wait(ctx context.Context) {
+	backoff := newBackoff()
+	for ctx.Err() == nil {
+		if err := b.cfg.Log.WaitEvents(ctx, b.headSeen.Load()); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			b.log.Warn().Err(err).Msg("waiting for events failed")
+			if !sleepCtx(ctx, backoff.next()) {
+				return
+			}
+			continue
+		}
+		backoff.reset()
+		select {
+		case b.storeHas <- struct{}{}:
+		default:
+		}
+		select {
+		case <-b.acked:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// pump is the single goroutine that delivers events: from the store when the
+// waiter or a gap says so, from the broker when they come in order.
+func (b *Broadcaster) pump(ctx context.Context) {
+	backoff := newBackoff()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.storeHas:
+			b.catchUpOrWait(ctx, backoff)
+			select {
+			case b.acked <- struct{}{}:
+			default:
+			}
+		case <-b.kick:
+			b.catchUpOrWait(ctx, backoff)
+		case evs := <-b.remote:
+			b.offer(ctx, evs, backoff)
+		}
+	}
+}
+
+func (b *Broadcaster) catchUpOrWait(ctx context.Context, backoff *backoff) {
+	if err := b.catchUp(ctx); err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		b.log.Warn().Err(err).Msg("reading the event log failed")
+		sleepCtx(ctx, backoff.next())
+		select { // try again
+		case b.kick <- struct{}{}:
+		default:
+		}
+		return
+	}
+	backoff.reset()
+}
+
+// catchUp delivers every event the store has past head, then whatever the
+// broker brought that follows on. Events read from the store are passed on
+// to the broker for the other nodes.
+func (b *Broadcaster) catchUp(ctx context.Context) error {
+	for {
+		head := b.headSeen.Load()
+		evs, err := b.cfg.Log.ReadEvents(ctx, head, catchUpPage)
+		if err != nil {
+			return fmt.Errorf("catch up after %d: %w", head, err)
+		}
+		if len(evs) == 0 {
+			break
+		}
+		if evs[0].Seq != head+1 {
+			b.log.Error().Int64("head", head).Int64("got", evs[0].Seq).Msg("event log returned a gap")
+		}
+		b.deliver(evs)
+		for _, ev := range evs {
+			delete(b.pending, ev.Seq)
+		}
+		b.forward(evs)
+		if len(evs) < catchUpPage {
+			break
+		}
+	}
+	b.drainPending()
+	return nil
+}
+
+// offer merges events from the broker: duplicates are dropped, the next
+// ones delivered, and events past a gap kept until the store fills it.
+func (b *Broadcaster) offer(ctx context.Context, evs []incidents.Event, backoff *backoff) {
+	gap := false
+	for _, ev := range evs {
+		head := b.headSeen.Load()
+		switch {
+		case ev.Seq <= head:
+			b.metrics.remoteDuplicates.Inc()
+		case ev.Seq == head+1 && len(b.pending) == 0:
+			b.deliver([]incidents.Event{ev})
+			b.metrics.remoteEvents.Inc()
+		default:
+			if len(b.pending) < maxPending {
+				b.pending[ev.Seq] = ev
+			}
+			gap = true
+		}
+	}
+	b.drainPending()
+	if len(b.pending) > 0 || gap {
+		b.metrics.gapFills.Inc()
+		b.catchUpOrWait(ctx, backoff)
+	}
+}
+
+// drainPending delivers the held broker events that follow head.
+func (b *Broadcaster) drainPending() {
+	for len(b.pending) > 0 {
+		head := b.headSeen.Load()
+		ev, ok := b.pending[head+1]
+		if !ok {
+			for seq := range b.pending {
+				if seq <= head {
+					delete(b.pending, seq)
+				}
+			}
+			return
+		}
+		delete(b.pending, head+1)
+		b.deliver([]incidents.Event{ev})
+		b.metrics.remoteEvents.Inc()
+	}
+}
+
+// forward hands events read from the store to the broker publisher, without
+// waiting: a publish that is dropped is repaired by the other nodes from the
+// store.
+func (b *Broadcaster) forward(evs []incidents.Event) {
+	if b.outbox == nil {
+		return
+	}
+	for _, ev := range evs {
+		select {
+		case b.outbox <- ev:
+		default:
+			b.metrics.publishDropped.Inc()
+		}
+	}
+}
+
+// publishLoop sends the outbox to the broker in batches.
+func (b *Broadcaster) publishLoop(ctx context.Context) {
+	batch := make([]incidents.Event, 0, publishBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-b.outbox:
+			batch = append(batch[:0], ev)
+		}
+	fill:
+		for len(batch) < publishBatch {
+			select {
+			case ev := <-b.outbox:
+				batch = append(batch, ev)
+			default:
+				break fill
+			}
+		}
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := b.cfg.Broker.PublishEvents(pctx, batch)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			b.metrics.publishDropped.Add(float64(len(batch)))
+			b.log.Warn().Err(err).Int("events", len(batch)).Msg("publishing events to the broker failed; other nodes will read them from the store")
+		}
+	}
+}
+
+// subscribeLoop keeps the broker subscription.
+func (b *Broadcaster) subscribeLoop(ctx context.Context) {
+	h := BrokerHandler{
+		Connected: func() {
+			select { // events published while disconnected are lost: read the store
+			case b.kick <- struct{}{}:
+			default:
+			}
+		},
+		Events: func(evs []incidents.Event) {
+			select {
+			case b.remote <- evs:
+			default:
+				b.metrics.remoteDropped.Add(float64(len(evs)))
+				select {
+				case b.kick <- struct{}{}:
+				default:
+				}
+			}
+		},
+		PresenceChanged: b.presence.remoteChanged,
+	}
+	backoff := newBackoff()
+	for ctx.Err() == nil {
+		err := b.cfg.Broker.Subscribe(ctx, h)
+		if ctx.Err() != nil {
+			return
+		}
+		b.log.Warn().Err(err).Msg("broker subscription ended")
+		sleepCtx(ctx, backoff.next())
+	}
+}
+
+// backoff is an exponential delay from 50ms to 5s.
+type backoff struct{ d time.Duration }
+
+func newBackoff() *backoff { return &backoff{} }
+
+func (b *backoff) next() time.Duration {
+	switch {
+	case b.d == 0:
+		b.d = 50 * time.Millisecond
+	case b.d < 5*time.Second:
+		b.d = min(2*b.d, 5*time.Second)
+	}
+	return b.d
+}
+
+func (b *backoff) reset() { b.d = 0 }
+
+// sleepCtx waits d or until ctx ends, and reports whether ctx is still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,632 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"flare/hub/auth"
+	"flare/incidents"
+)
+
+// Close codes the hub sends, besides the protocol's own (1001 going away
+// when the node stops, 1009 for a client message over the read limit).
+const (
+	// CloseTokenExpired closes a connection whose token expired without a
+	// refresh: reconnect with a new token and resume.
+	CloseTokenExpired websocket.StatusCode = 4001
+	// CloseTooSlow closes a connection that fell behind by more than its
+	// queue holds: reconnect and resume after the last seq received.
+	CloseTooSlow websocket.StatusCode = 4008
+)
+
+// WSConfig tunes the WebSocket hub. Zero values take the defaults.
+type WSConfig struct {
+	// AllowedOrigins are the browser origins allowed besides the hub's own
+	// host: host patterns ("dash.example.gov.cn", "*.example.gov.cn") or
+	// scheme://host patterns, matched with path.Match.
+	AllowedOrigins []string
+	// MaxConns is the most connections this node holds (default 20000);
+	// beyond it the upgrade is refused with 503.
+	MaxConns int
+	// ConnRate and ConnBurst limit new connections per second (default
+	// 1000/s, bursts of 2000); beyond it the upgrade is refused with 429.
+	ConnRate  float64
+	ConnBurst int
+	// QueueMessages and QueueBytes bound what waits to be written to one
+	// connection (default 4096 messages, 4 MiB); a connection that falls
+	// further behind is closed with CloseTooSlow.
+	QueueMessages int
+	QueueBytes    int
+	// PingInterval is how often each connection is pinged and its token
+	// checked (default 20s); PingTimeout is how long a pong may take
+	// (default 10s) before the peer is taken for dead.
+	PingInterval time.Duration
+	PingTimeout  time.Duration
+	// WriteTimeout bounds every write (default 10s).
+	WriteTimeout time.Duration
+	// ReadLimit is the largest client message (default 8 KiB); a larger
+	// one closes the connection with 1009.
+	ReadLimit int64
+	// ExpiryWarning is how long before its token expires a connection is
+	// sent hub.token_expiring (default 2m).
+	ExpiryWarning time.Duration
+	// Linger is how long an idle connection keeps its writer goroutine
+	// (default 5s).
+	Linger time.Duration
+}
+
+func (c *WSConfig) setDefaults() {
+	if c.MaxConns <= 0 {
+		c.MaxConns = 20000
+	}
+	if c.ConnRate <= 0 {
+		c.ConnRate = 1000
+	}
+	if c.ConnBurst <= 0 {
+		c.ConnBurst = 2000
+	}
+	if c.QueueMessages <= 0 {
+		c.QueueMessages = 4096
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = 4 << 20
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 20 * time.Second
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = 10 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.ReadLimit <= 0 {
+		c.ReadLimit = 8 << 10
+	}
+	if c.ExpiryWarning <= 0 {
+		c.ExpiryWarning = 2 * time.Minute
+	}
+	if c.Linger <= 0 {
+		c.Linger = 5 * time.Second
+	}
+}
+
+// wsState is the server's WebSocket side: its connections and limits.
+type wsState struct {
+	cfg     WSConfig
+	limiter *tokenBucket
+	metrics *wsMetrics
+	ctx     context.Context // ends when the server closes its connections
+	cancel  context.CancelFunc
+
+	mu       sync.Mutex
+	conns    map[*wsConn]struct{}
+	reserved int
+	draining bool
+	hkOnce   sync.Once
+	wg       sync.WaitGroup
+}
+
+func newWSState(cfg WSConfig, m *Metrics) *wsState {
+	cfg.setDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &wsState{
+		cfg: cfg, limiter: newTokenBucket(cfg.ConnRate, cfg.ConnBurst), metrics: wsMetricsFor(m),
+		ctx: ctx, cancel: cancel, conns: map[*wsConn]struct{}{},
+	}
+}
+
+// unavailable is an error reported as 503 that keeps its cause for logs.
+type unavailable struct {
+	msg   string
+	cause error
+}
+
+func (e *unavailable) Error() string { return e.msg + ": " + e.cause.Error() }
+func (e *unavailable) Unwrap() []error {
+	return []error{&incidents.Error{Code: incidents.CodeUnavailable, Message: e.msg}, e.cause}
+}
+
+var errHubOff = incidents.Errorf(incidents.CodeUnavailable, "the WebSocket hub is not running on this node")
+
+// wsAuthenticate returns the principal of a WebSocket request: its bearer
+// token, or, without an Authorization header, the session hook's answer.
+func (s *Server) wsAuthenticate(r *http.Request) (auth.Principal, error) {
+	if r.Header.Get("Authorization") == "" && s.cfg.Session != nil {
+		return s.cfg.Session(r)
+	}
+	return s.authenticate(r)
+}
+
+// handleWS upgrades GET /ws. Before the upgrade it refuses, with a JSON
+// error: too many new connections (429), a foreign Origin (403), no valid
+// token (401), a bad ?after (400), a node at its connection limit or
+// stopping (503).
+func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
+	b, st := s.cfg.Broadcaster, s.ws
+	reject := func(reason string, err error) {
+		st.metrics.rejected.WithLabelValues(reason).Inc()
+		writeError(w, r, err)
+	}
+	if b == nil {
+		reject("off", errHubOff)
+		return
+	}
+	if !st.limiter.allow(s.cfg.Now()) {
+		w.Header().Set("Retry-After", "1")
+		reject("rate", incidents.Errorf(incidents.CodeRateLimited, "too many new WebSocket connections; retry in a second"))
+		return
+	}
+	if !originAllowed(r, st.cfg.AllowedOrigins) {
+		reject("origin", incidents.FieldError(incidents.CodeForbidden, "Origin", "origin %q is not allowed", r.Header.Get("Origin")))
+		return
+	}
+	p, err := s.wsAuthenticate(r)
+	if err != nil {
+		reject("auth", err)
+		return
+	}
+	after, resume := int64(0), false
+	if v := r.URL.Query().Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			reject("bad_request", incidents.FieldError(incidents.CodeBadRequest, "after", "after must be a seq (a whole number >= 0)"))
+			return
+		}
+		after, resume = n, true
+	}
+	st.mu.Lock()
+	switch {
+	case st.draining:
+		st.mu.Unlock()
+		reject("draining", incidents.Errorf(incidents.CodeUnavailable, "this node is stopping; connect to another node or retry"))
+		return
+	case len(st.conns)+st.reserved >= st.cfg.MaxConns:
+		st.mu.Unlock()
+		w.Header().Set("Retry-After", "5")
+		reject("full", incidents.Errorf(incidents.CodeUnavailable, "this node holds its maximum of %d connections; retry or connect to another node", st.cfg.MaxConns))
+		return
+	}
+	st.reserved++
+	st.mu.Unlock()
+
+	cw := &corkingWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(cw, r, &websocket.AcceptOptions{
+		InsecureSkipVerify: true, // the origin was checked above
+		CompressionMode:    websocket.CompressionDisabled,
+	})
+	st.mu.Lock()
+	st.reserved--
+	if err != nil || st.draining {
+		st.mu.Unlock()
+		if err == nil {
+			ws.Close(websocket.StatusGoingAway, "server stopping")
+		}
+		return
+	}
+	c := newWSConn(s, b, ws, cw.conn, p)
+	st.conns[c] = struct{}{}
+	st.wg.Add(1)
+	st.mu.Unlock()
+	st.hkOnce.Do(func() {
+		st.wg.Add(1)
+		go func() { defer st.wg.Done(); s.housekeep(st.ctx) }()
+	})
+	st.metrics.connections.Inc()
+	b.presence.join(p)
+	defer func() {
+		b.presence.leave(p)
+		st.metrics.connections.Dec()
+		st.mu.Lock()
+		delete(st.conns, c)
+		st.mu.Unlock()
+		st.wg.Done()
+	}()
+	c.serve(after, resume)
+}
+
+// housekeep pings every connection and enforces token expiry, once per
+// PingInterval, until ctx ends.
+func (s *Server) housekeep(ctx context.Context) {
+	t := time.NewTicker(s.ws.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := s.cfg.Now()
+		s.ws.mu.Lock()
+		conns := make([]*wsConn, 0, len(s.ws.conns))
+		for c := range s.ws.conns {
+			conns = append(conns, c)
+		}
+		s.ws.mu.Unlock()
+		for _, c := range conns {
+			c.tick(now)
+		}
+	}
+}
+
+// CloseWebSockets refuses new WebSocket connections, closes the open ones
+// with 1001 (going away) so that clients resume elsewhere, and waits for
+// them to finish until ctx ends, when it drops the rest. It returns ctx's
+// error if it had to drop connections.
+func (s *Server) CloseWebSockets(ctx context.Context) error {
+	st := s.ws
+	st.mu.Lock()
+	st.draining = true
+	conns := make([]*wsConn, 0, len(st.conns))
+	for c := range st.conns {
+		conns = append(conns, c)
+	}
+	st.mu.Unlock()
+	st.cancel()
+	for _, c := range conns {
+		go c.close(websocket.StatusGoingAway, "server stopping; reconnect and resume", "going_away")
+	}
+	done := make(chan struct{})
+	go func() { st.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.ws.CloseNow()
+		}
+		<-done
+		return ctx.Err()
+	}
+}
+
+// wsConn is one WebSocket connection. Its handler goroutine reads client
+// messages; a writer goroutine, started when messages are queued and kept
+// while they keep coming, writes them.
+type wsConn struct {
+	srv  *Server
+	b    *Broadcaster
+	cfg  *WSConfig
+	ws   *websocket.Conn
+	cork *corkConn
+	sub  subscriber
+
+	mu      sync.Mutex // guards p and warned
+	p       auth.Principal
+	warned  bool
+	writing bool // guarded by sub.mu: a writer goroutine runs
+	wake    chan struct{}
+
+	writeMu   sync.Mutex // one writer at a time; held while a batch is taken and written
+	closeOnce sync.Once
+	done      chan struct{}
+	pinging   sync.Mutex
+}
+
+func newWSConn(s *Server, b *Broadcaster, ws *websocket.Conn, cork *corkConn, p auth.Principal) *wsConn {
+	c := &wsConn{srv: s, b: b, cfg: &s.ws.cfg, ws: ws, cork: cork, p: p, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	ws.SetReadLimit(c.cfg.ReadLimit)
+	c.sub = subscriber{
+		scope:    scopeOf(p),
+		maxMsgs:  c.cfg.QueueMessages,
+		maxBytes: c.cfg.QueueBytes,
+		notify:   c.notify,
+		onOverflow: func() {
+			c.close(CloseTooSlow, "too slow: reconnect and resume after your last seq", "too_slow")
+		},
+	}
+	return c
+}
+
+// notify starts or wakes the writer. It runs with sub.mu held.
+func (c *wsConn) notify() {
+	if !c.writing {
+		c.writing = true
+		c.srv.ws.wg.Add(1)
+		go c.writeLoop()
+		return
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop writes queued messages in batches, each batch with one system
+// call, and lingers a while when the queue is empty.
+func (c *wsConn) writeLoop() {
+	defer c.srv.ws.wg.Done()
+	var idle *time.Timer
+	defer func() {
+		if idle != nil {
+			idle.Stop()
+		}
+	}()
+	for {
+		c.writeMu.Lock()
+		batch := c.sub.take()
+		if len(batch) > 0 {
+			err := c.writeBatch(batch)
+			c.sub.giveBack(batch)
+			c.writeMu.Unlock()
+			if err != nil {
+				c.sub.mu.Lock()
+				c.writing = false
+				c.sub.mu.Unlock()
+				c.close(websocket.StatusInternalError, "write failed", "write_error")
+				return
+			}
+			continue
+		}
+		c.writeMu.Unlock()
+		if idle == nil {
+			idle = time.NewTimer(c.cfg.Linger)
+		} else {
+			idle.Reset(c.cfg.Linger)
+		}
+		select {
+		case <-c.wake:
+			continue
+		case <-idle.C:
+		case <-c.done:
+		}
+		c.sub.mu.Lock()
+		if len(c.sub.queue) == 0 || c.sub.dead {
+			c.writing = false
+			c.sub.mu.Unlock()
+			return
+		}
+		c.sub.mu.Unlock()
+	}
+}
+
+// writeBatch writes msgs with one flush. The caller holds writeMu.
+func (c *wsConn) writeBatch(msgs []*message) error {
+	if c.expired(c.srv.cfg.Now()) {
+		go c.close(CloseTokenExpired, "token expired: refresh or reconnect with a new token", "expired")
+		return nil
+	}
+	c.cork.cork()
+	for _, m := range msgs {
+		if err := c.ws.Write(context.Background(), websocket.MessageText, m.data); err != nil {
+			c.cork.flush(time.Now().Add(c.cfg.WriteTimeout))
+			return err
+		}
+	}
+	_, err := c.cork.flush(time.Now().Add(c.cfg.WriteTimeout))
+	return err
+}
+
+// writeDirect writes one message outside the queue. The caller holds
+// writeMu and flushes.
+func (c *wsConn) writeDirect(m *message) error {
+	return c.ws.Write(context.Background(), websocket.MessageText, m.data)
+}
+
+func (c *wsConn) principal() auth.Principal {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.p
+}
+
+func (c *wsConn) expired(now time.Time) bool {
+	return !now.Before(c.principal().ExpiresAt)
+}
+
+// close ends the connection with code and reason (once), after detaching it
+// from the fan-out. reason is the metric label.
+func (c *wsConn) close(code websocket.StatusCode, text, reason string) {
+	c.closeOnce.Do(func() {
+		c.b.detach(&c.sub)
+		close(c.done)
+		c.srv.ws.metrics.closed.WithLabelValues(reason).Inc()
+		c.ws.Close(code, text)
+	})
+}
+
+// tick pings the peer and enforces the token's expiry.
+func (c *wsConn) tick(now time.Time) {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	c.mu.Lock()
+	exp := c.p.ExpiresAt
+	warn := !c.warned && exp.Sub(now) <= c.cfg.ExpiryWarning
+	if warn {
+		c.warned = true
+	}
+	c.mu.Unlock()
+	if !now.Before(exp) {
+		go c.close(CloseTokenExpired, "token expired: refresh or reconnect with a new token", "expired")
+		return
+	}
+	if warn {
+		c.sub.enqueue(newControlMessage("hub.token_expiring", now, map[string]any{"expires_at": exp.UTC()}))
+	}
+	if !c.pinging.TryLock() {
+		return // the last ping is still waiting
+	}
+	go func() {
+		defer c.pinging.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.PingTimeout)
+		defer cancel()
+		if err := c.ws.Ping(ctx); err != nil {
+			c.closeOnce.Do(func() { // dead peer: no handshake
+				c.b.detach(&c.sub)
+				close(c.done)
+				c.srv.ws.metrics.closed.WithLabelValues("dead_peer").Inc()
+				c.ws.CloseNow()
+			})
+		}
+	}()
+}
+
+// clientMessage is what a client may send: {"type":"resume","after":N} or
+// {"type":"refresh","token":"..."}.
+type clientMessage struct {
+	Type  string `json:"type"`
+	After *int64 `json:"after,omitempty"`
+	Token string `json:"token,omitempty"`
+}
+
+// serve streams the log to the client and reads its messages until the
+// connection ends.
+func (c *wsConn) serve(after int64, resume bool) {
+	defer c.close(websocket.StatusNormalClosure, "", "ended")
+	if err := c.stream(after, resume, true); err != nil {
+		c.close(websocket.StatusInternalError, "cannot read the event log; reconnect and resume", "store_error")
+		return
+	}
+	for {
+		_, data, err := c.ws.Read(context.Background())
+		if err != nil {
+			return
+		}
+		var m clientMessage
+		if err := json.Unmarshal(data, &m); err != nil {
+			c.sendError(incidents.CodeBadRequest, "a client message must be a JSON object with a type")
+			continue
+		}
+		switch m.Type {
+		case "resume":
+			if m.After == nil || *m.After < 0 {
+				c.sendError(incidents.CodeBadRequest, "resume needs after: a seq (a whole number >= 0)")
+				continue
+			}
+			c.b.detach(&c.sub)
+			if err := c.stream(*m.After, true, false); err != nil {
+				c.close(websocket.StatusInternalError, "cannot read the event log; reconnect and resume", "store_error")
+				return
+			}
+		case "refresh":
+			c.refresh(m.Token)
+		default:
+			c.sendError(incidents.CodeBadRequest, "unknown message type "+strconv.Quote(m.Type)+"; want resume or refresh")
+		}
+	}
+}
+
+// refresh replaces the connection's token with a newer one for the same
+// user, role and department.
+func (c *wsConn) refresh(token string) {
+	p, err := c.srv.cfg.Signer.Verify(token)
+	if err != nil {
+		c.sendError(incidents.CodeUnauthorized, "refresh refused: "+errorMessage(err))
+		return
+	}
+	c.mu.Lock()
+	old := c.p
+	same := p.Subject == old.Subject && p.Role == old.Role && p.Dept == old.Dept
+	if same {
+		c.p.ExpiresAt = p.ExpiresAt
+		c.warned = false
+	}
+	c.mu.Unlock()
+	if !same {
+		c.sendError(incidents.CodeForbidden, "a refresh token must name the same subject, role and department")
+		return
+	}
+	c.sub.enqueue(newControlMessage("hub.refreshed", c.srv.cfg.Now(), map[string]any{"expires_at": p.ExpiresAt.UTC()}))
+}
+
+func errorMessage(err error) string {
+	var e *incidents.Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "invalid token"
+}
+
+func (c *wsConn) sendError(code, msg string) {
+	c.sub.enqueue(newControlMessage("hub.error", c.srv.cfg.Now(), map[string]string{"code": code, "message": msg}))
+}
+
+// stream sends every event after after that the client may see, then
+// subscribes it to live ones, with nothing missed or repeated: events the
+// ring no longer holds are read from the store first. Without resume it
+// starts live at the node's head. welcome sends hub.welcome first. It
+// returns the store's error.
+func (c *wsConn) stream(after int64, resume, welcome bool) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	now := c.srv.cfg.Now()
+	head := c.b.Head()
+	if !resume {
+		after = head
+	}
+	c.cork.cork()
+	defer c.cork.flush(time.Now().Add(c.cfg.WriteTimeout))
+	if welcome {
+		p := c.principal()
+		_ = c.writeDirect(newControlMessage("hub.welcome", now, map[string]any{
+			"node": c.b.NodeID(), "subject": p.Subject, "role": p.Role, "dept": p.Dept,
+			"expires_at": p.ExpiresAt.UTC(), "head": head, "after": after,
+		}))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-c.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if after > head {
+		last, err := c.b.cfg.Log.LastSeq(ctx)
+		if err != nil {
+			return err
+		}
+		if after > last {
+			_ = c.writeDirect(newControlMessage("hub.reset", now, map[string]any{
+				"after": after, "from": head, "reason": "ahead_of_log",
+				"message": "the log has no such seq: reload the state and continue from seq from",
+			}))
+			after = head
+		}
+	}
+	if head-after > c.b.cfg.MaxReplay {
+		_ = c.writeDirect(newControlMessage("hub.reset", now, map[string]any{
+			"after": after, "from": head, "reason": "too_far_behind",
+			"message": "more events were missed than a resume replays: reload the state and continue from seq from",
+		}))
+		after = head
+	}
+	cursor := after
+	for {
+		head, ok := c.b.attach(&c.sub, cursor)
+		if ok {
+			return nil
+		}
+		for cursor < head {
+			evs, err := c.b.cfg.Log.ReadEvents(ctx, cursor, int(min(int64(replayPage), head-cursor)))
+			if err != nil {
+				return err
+			}
+			if len(evs) == 0 {
+				break
+			}
+			for _, ev := range evs {
+				if m := newEventMessage(ev); c.sub.scope.sees(m) {
+					if err := c.writeDirect(m); err != nil {
+						return nil // the connection is gone; the reader ends
+					}
+				}
+				cursor = ev.Seq
+			}
+			if _, err := c.cork.flush(time.Now().Add(c.cfg.WriteTimeout)); err != nil {
+				return nil
+			}
+			c.cork.cork()
+		}
+	}
+}
