@@ -205,19 +205,21 @@ func checkInvariants(tb testing.TB, d *Detector) error {
 			return fmt.Errorf("point %s: cell bookkeeping is off", p.id)
 		}
 	}
+	anchoredIn := make(map[*cell]int32)
+	for _, i := range live {
+		if a := d.pts[i].anchor; a >= 0 {
+			anchoredIn[d.pts[a].cell]++
+		}
+	}
 	comps := make(map[*component][2]int32)
 	for _, c := range d.cells {
-		var cores, anchored int32
+		var cores int32
 		for _, e := range c.pts {
 			if d.pts[e.idx].core {
 				cores++
 			}
 		}
-		for _, i := range live {
-			if a := d.pts[i].anchor; a >= 0 && d.pts[a].cell == c {
-				anchored++
-			}
-		}
+		anchored := anchoredIn[c]
 		if cores != c.cores || anchored != c.anchored {
 			return fmt.Errorf("cell %x: cores %d anchored %d, want %d %d", c.key, c.cores, c.anchored, cores, anchored)
 		}

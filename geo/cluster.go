@@ -111,8 +111,24 @@ func roundPolygon(p orb.Polygon) orb.Polygon {
 // Clusters returns the clusters of the current window, ordered by id. It
 // costs time in proportion to the number of calls in the window.
 func (d *Detector) Clusters() []Cluster {
-	members := make(map[*component][]int32)
-	var order []*component
+	groups := d.groups()
+	out := make([]Cluster, 0, len(groups))
+	for _, g := range groups {
+		out = append(out, d.summarise(g.id, g.members))
+	}
+	return out
+}
+
+// group is one cluster's member points, sorted by (time, seq).
+type group struct {
+	id      ClusterID
+	members []int32
+}
+
+// groups returns the member points of every cluster, ordered by cluster id.
+func (d *Detector) groups() []group {
+	at := make(map[*component]int)
+	var out []group
 	for i := range d.pts {
 		p := &d.pts[i]
 		if p.cell == nil {
@@ -127,28 +143,30 @@ func (d *Detector) Clusters() []Cluster {
 		default:
 			continue
 		}
-		if _, ok := members[c]; !ok {
-			order = append(order, c)
+		k, ok := at[c]
+		if !ok {
+			k = len(out)
+			at[c] = k
+			out = append(out, group{id: c.id})
 		}
-		members[c] = append(members[c], int32(i))
+		out[k].members = append(out[k].members, int32(i))
 	}
-	out := make([]Cluster, 0, len(order))
-	for _, c := range order {
-		out = append(out, d.summarise(c.id, members[c]))
+	slices.SortFunc(out, func(a, b group) int { return cmp.Compare(a.id, b.id) })
+	for _, g := range out {
+		slices.SortFunc(g.members, func(a, b int32) int {
+			p, q := &d.pts[a], &d.pts[b]
+			if c := cmp.Compare(p.t, q.t); c != 0 {
+				return c
+			}
+			return cmp.Compare(p.seq, q.seq)
+		})
 	}
-	slices.SortFunc(out, func(a, b Cluster) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
 
-// summarise builds the summary of one cluster from its member points.
+// summarise builds the summary of one cluster from its member points,
+// sorted by (time, seq).
 func (d *Detector) summarise(id ClusterID, idx []int32) Cluster {
-	slices.SortFunc(idx, func(a, b int32) int {
-		p, q := &d.pts[a], &d.pts[b]
-		if c := cmp.Compare(p.t, q.t); c != 0 {
-			return c
-		}
-		return cmp.Compare(p.seq, q.seq)
-	})
 	growth := d.opts.Growth
 	c := Cluster{
 		Rule:       d.rule.Name,

@@ -6,9 +6,9 @@ package geo
 // another cluster's id.
 type component struct {
 	ident
-	cells []*cell
-	size  int32 // core points plus border points
-	cores int32
+	cells   []*cell
+	size    int32 // core points plus border points
+	cores   int32
 	dead    bool   // it has no cells left
 	merged  bool   // it died by being merged into another
 	checked uint64 // step in which checkSplits searched it
@@ -85,27 +85,27 @@ func edgeTo(a, b *cell) int {
 	return -1
 }
 
-// link counts one more pair of neighbouring core points between cells a and
+// link counts k more pairs of neighbouring core points between cells a and
 // b, merging their clusters when the cells were not linked yet.
-func (d *Detector) link(a, b *cell) {
-	if k := edgeTo(a, b); k >= 0 {
-		a.edges[k].n++
-		b.edges[edgeTo(b, a)].n++
+func (d *Detector) link(a, b *cell, k int32) {
+	if i := edgeTo(a, b); i >= 0 {
+		a.edges[i].n += k
+		b.edges[edgeTo(b, a)].n += k
 		return
 	}
-	a.edges = append(a.edges, edge{to: b, n: 1})
-	b.edges = append(b.edges, edge{to: a, n: 1})
+	a.edges = append(a.edges, edge{to: b, n: k})
+	b.edges = append(b.edges, edge{to: a, n: k})
 	if a.comp != b.comp {
 		d.merge(a.comp, b.comp)
 	}
 }
 
-// unlink counts one pair fewer between cells a and b; when none is left the
+// unlink counts k pairs fewer between cells a and b; when none is left the
 // cells are unlinked and both become suspects of a split.
-func (d *Detector) unlink(a, b *cell) {
+func (d *Detector) unlink(a, b *cell, k int32) {
 	ka, kb := edgeTo(a, b), edgeTo(b, a)
-	a.edges[ka].n--
-	b.edges[kb].n--
+	a.edges[ka].n -= k
+	b.edges[kb].n -= k
 	if a.edges[ka].n > 0 {
 		return
 	}

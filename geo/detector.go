@@ -65,7 +65,7 @@ type Detector struct {
 
 	// Scratch space reused across calls.
 	spanBuf  []span
-	bufs     [4][]int32
+	bufs     [1][]int32
 	lost     []int32
 	reanchor []int32
 	suspects []*cell
@@ -79,24 +79,39 @@ type Detector struct {
 }
 
 // point is one call in the window.
+//
+// The fields that arrivals and expiries touch on every neighbour come first,
+// within one 64-byte cache line.
 type point struct {
+	// nbrs lists the point's neighbours. Entries for points that have left
+	// the window are dropped lazily, by compact.
+	nbrs    []nref
+	cell    *cell
+	t       int64
+	n       int32 // neighbours in the window, itself included
+	anchor  int32 // for a border point, the core it belongs through; else -1
+	gen     uint32 // incremented when the slot is freed
+	cellPos int32
+	heapPos int32
+	core    bool
+
 	id       string
 	category string
-	t        int64
 	seq      uint64
 	lat, lon float64
-	cell     *cell
-	cellPos  int32
-	heapPos  int32
-	n        int32 // neighbours in the window, itself included
-	anchor   int32 // for a border point, the core it belongs through; else -1
-	core     bool
+}
+
+// nref refers to a point in a slot; it is stale once the slot's gen moves on.
+type nref struct {
+	idx int32
+	gen uint32
 }
 
 // entry is a point as a cell lists it, with its position kept inline so that
 // a neighbourhood scan reads memory in order.
 type entry struct {
 	lat, lon float64
+	cos      float64 // cos(lat)
 	idx      int32
 }
 
@@ -246,9 +261,11 @@ func (d *Detector) advance(t int64) {
 }
 
 // query appends to dst the points within eps of (lat, lon), leaving out the
-// point skip.
+// point skip. Candidates pass two cheap tests that only ever discard points
+// farther than eps, then orb's geo.DistanceHaversine decides.
 func (d *Detector) query(dst []int32, lat, lon float64, skip int32) []int32 {
 	g := d.grid
+	cosLat := math.Cos(lat * deg)
 	d.spanBuf = g.spans(d.spanBuf[:0], lat, lon)
 	for _, s := range d.spanBuf {
 		ri := g.info(s.row)
@@ -265,6 +282,9 @@ func (d *Detector) query(dst []int32, lat, lon float64, skip int32) []int32 {
 				if e.idx == skip || math.Abs(e.lat-lat) > g.epsDeg || lonGap(e.lon, lon) > s.dLon {
 					continue
 				}
+				if g.surelyFar(lat, lon, cosLat, e.lat, e.lon, e.cos) {
+					continue
+				}
 				if within(lat, lon, e.lat, e.lon, g.eps) {
 					dst = append(dst, e.idx)
 				}
@@ -274,12 +294,19 @@ func (d *Detector) query(dst []int32, lat, lon float64, skip int32) []int32 {
 	return dst
 }
 
-// neighbours returns the points within eps of point i, leaving i out, in
-// scratch buffer b.
-func (d *Detector) neighbours(b int, i int32) []int32 {
+// compact drops stale entries from point i's neighbour list and returns it.
+func (d *Detector) compact(i int32) []nref {
 	p := &d.pts[i]
-	d.bufs[b] = d.query(d.bufs[b][:0], p.lat, p.lon, i)
-	return d.bufs[b]
+	k := 0
+	for _, r := range p.nbrs {
+		if d.pts[r.idx].gen == r.gen {
+			p.nbrs[k] = r
+			k++
+		}
+	}
+	clear(p.nbrs[k:])
+	p.nbrs = p.nbrs[:k]
+	return p.nbrs
 }
 
 func (d *Detector) alloc() int32 {
@@ -297,36 +324,39 @@ func (d *Detector) insert(p Point, t int64) {
 	d.beginStep()
 	i := d.alloc()
 	d.seq++
-	d.pts[i] = point{id: p.ID, category: p.Category, t: t, seq: d.seq, lat: p.Lat, lon: p.Lon, anchor: -1}
-	nb := d.neighbours(0, i)
-	d.pts[i].n = int32(len(nb)) + 1
+	q := &d.pts[i]
+	q.id, q.category, q.t, q.seq, q.lat, q.lon, q.anchor = p.ID, p.Category, t, d.seq, p.Lat, p.Lon, -1
+	found := d.query(d.bufs[0][:0], p.Lat, p.Lon, -1)
+	d.bufs[0] = found
+	me := nref{idx: i, gen: q.gen}
+	for _, r := range found {
+		q.nbrs = append(q.nbrs, nref{idx: r, gen: d.pts[r].gen})
+	}
+	q.n = int32(len(found)) + 1
 	d.gridAdd(i)
 	d.heapPush(i)
 	d.live++
 
 	// Points that become core: the new one, and neighbours that reach
 	// minCalls with it.
-	lost := d.lost[:0] // reused as the list of new cores
-	if d.pts[i].n >= d.minCalls {
-		lost = append(lost, i)
+	fresh := d.lost[:0]
+	if q.n >= d.minCalls {
+		fresh = append(fresh, i)
 	}
-	for _, r := range nb {
-		q := &d.pts[r]
-		q.n++
-		if q.n == d.minCalls {
-			lost = append(lost, r)
+	for _, r := range found {
+		o := &d.pts[r]
+		o.nbrs = append(o.nbrs, me)
+		o.n++
+		if o.n == d.minCalls {
+			fresh = append(fresh, r)
 		}
 	}
-	for _, c := range lost {
-		if c == i {
-			d.makeCore(c, nb)
-		} else {
-			d.makeCore(c, d.neighbours(1, c))
-		}
+	for _, c := range fresh {
+		d.makeCore(c, d.compact(c))
 	}
-	d.lost = lost[:0]
+	d.lost = fresh[:0]
 	if q := &d.pts[i]; !q.core && q.anchor < 0 {
-		if a := d.latestCore(nb); a >= 0 {
+		if a := d.latestCore(q.nbrs); a >= 0 {
 			d.setAnchor(i, a)
 		}
 	}
@@ -337,7 +367,7 @@ func (d *Detector) insert(p Point, t int64) {
 func (d *Detector) expire(i int32) {
 	d.beginStep()
 	id := d.pts[i].id
-	nb := d.neighbours(0, i)
+	nb := d.compact(i)
 	reanchor := d.reanchor[:0]
 	if d.pts[i].core {
 		reanchor = d.unmakeCore(i, nb, reanchor)
@@ -347,17 +377,18 @@ func (d *Detector) expire(i int32) {
 	d.heapRemove(i)
 	d.gridRemove(i)
 	d.live--
+	d.pts[i].gen++ // from here on, references to i are stale
 
 	lost := d.lost[:0]
 	for _, r := range nb {
-		q := &d.pts[r]
+		q := &d.pts[r.idx]
 		q.n--
 		if q.core && q.n < d.minCalls {
-			lost = append(lost, r)
+			lost = append(lost, r.idx)
 		}
 	}
 	for _, r := range lost {
-		reanchor = d.unmakeCore(r, d.neighbours(1, r), reanchor)
+		reanchor = d.unmakeCore(r, d.compact(r), reanchor)
 		reanchor = append(reanchor, r)
 	}
 	d.lost = lost[:0]
@@ -366,12 +397,14 @@ func (d *Detector) expire(i int32) {
 		if q.core || q.anchor >= 0 || q.cell == nil {
 			continue
 		}
-		if a := d.latestCore(d.neighbours(2, x)); a >= 0 {
+		if a := d.latestCore(d.compact(x)); a >= 0 {
 			d.setAnchor(x, a)
 		}
 	}
 	d.reanchor = reanchor[:0]
-	d.pts[i] = point{}
+	p := &d.pts[i]
+	clear(p.nbrs)
+	*p = point{gen: p.gen, nbrs: p.nbrs[:0]}
 	d.free = append(d.free, i)
 	d.checkSplits()
 	d.endStep(id)
@@ -379,9 +412,10 @@ func (d *Detector) expire(i int32) {
 
 // latestCore returns the core point among nb received last (the one that
 // stays longest), or -1.
-func (d *Detector) latestCore(nb []int32) int32 {
+func (d *Detector) latestCore(nb []nref) int32 {
 	best := int32(-1)
-	for _, r := range nb {
+	for _, ref := range nb {
+		r := ref.idx
 		q := &d.pts[r]
 		if q.core && (best < 0 || q.t > d.pts[best].t || q.t == d.pts[best].t && q.seq > d.pts[best].seq) {
 			best = r
@@ -391,7 +425,7 @@ func (d *Detector) latestCore(nb []int32) int32 {
 }
 
 // makeCore turns point c, whose neighbours are nb, into a core point.
-func (d *Detector) makeCore(c int32, nb []int32) {
+func (d *Detector) makeCore(c int32, nb []nref) {
 	p := &d.pts[c]
 	if p.anchor >= 0 {
 		d.unanchor(c)
@@ -405,37 +439,65 @@ func (d *Detector) makeCore(c int32, nb []int32) {
 	d.touch(a.comp)
 	a.comp.size++
 	a.comp.cores++
-	for _, r := range nb {
+	// Neighbours come mostly in runs from one cell: count a run, then link
+	// once.
+	var run *cell
+	k := int32(0)
+	for _, ref := range nb {
+		r := ref.idx
 		q := &d.pts[r]
 		switch {
 		case q.core:
-			if q.cell != a {
-				d.link(a, q.cell)
+			if q.cell == a {
+				continue
 			}
+			if q.cell != run {
+				if k > 0 {
+					d.link(a, run, k)
+				}
+				run, k = q.cell, 0
+			}
+			k++
 		case q.anchor < 0:
 			d.setAnchor(r, c)
 		}
+	}
+	if k > 0 {
+		d.link(a, run, k)
 	}
 }
 
 // unmakeCore turns core point c, whose neighbours are nb, into a non-core
 // one. Border points anchored at c lose their anchor and are appended to
 // reanchor.
-func (d *Detector) unmakeCore(c int32, nb []int32, reanchor []int32) []int32 {
+func (d *Detector) unmakeCore(c int32, nb []nref, reanchor []int32) []int32 {
 	p := &d.pts[c]
 	p.core = false
 	a := p.cell
-	for _, r := range nb {
+	var run *cell
+	k := int32(0)
+	for _, ref := range nb {
+		r := ref.idx
 		q := &d.pts[r]
 		switch {
 		case q.core:
-			if q.cell != a {
-				d.unlink(a, q.cell)
+			if q.cell == a {
+				continue
 			}
+			if q.cell != run {
+				if k > 0 {
+					d.unlink(a, run, k)
+				}
+				run, k = q.cell, 0
+			}
+			k++
 		case q.anchor == c:
 			d.unanchor(r)
 			reanchor = append(reanchor, r)
 		}
+	}
+	if k > 0 {
+		d.unlink(a, run, k)
 	}
 	comp := a.comp
 	d.touch(comp)
@@ -475,7 +537,7 @@ func (d *Detector) gridAdd(i int32) {
 	}
 	p.cell = c
 	p.cellPos = int32(len(c.pts))
-	c.pts = append(c.pts, entry{lat: p.lat, lon: p.lon, idx: i})
+	c.pts = append(c.pts, entry{lat: p.lat, lon: p.lon, cos: math.Cos(p.lat * deg), idx: i})
 }
 
 // gridRemove takes point i out of its cell, dropping the cell when empty.
