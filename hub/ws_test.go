@@ -1,0 +1,639 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/rs/zerolog"
+
+	"flare/hub/auth"
+	"flare/incidents"
+	"flare/incidents/defaults"
+	"flare/incidents/sqlite"
+)
+
+// fakeClock is a clock the test moves.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Date(2026, 9, 14, 13, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// wsServer is a hub serving /ws over a test event log.
+type wsServer struct {
+	*httptest.Server
+	srv    *Server
+	b      *Broadcaster
+	signer *auth.Signer
+	clock  *fakeClock
+}
+
+type wsOptions struct {
+	log      incidents.EventLog
+	store    incidents.Store
+	intake   *incidents.Intake
+	ringSize int
+	ws       WSConfig
+}
+
+func newWSServer(tb testing.TB, o wsOptions) *wsServer {
+	tb.Helper()
+	clock := newFakeClock()
+	signer, err := auth.NewSigner(bytes.Repeat([]byte("k"), 32), clock.Now)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if o.log == nil {
+		o.log = o.store
+	}
+	b, err := StartBroadcaster(context.Background(), BroadcasterConfig{
+		Log: o.log, Logger: zerolog.Nop(), Now: clock.Now, RingSize: o.ringSize,
+	})
+	if err != nil {
+		tb.Fatalf("StartBroadcaster() = %v", err)
+	}
+	srv := New(Config{
+		Store: o.store, Intake: o.intake, Signer: signer, Logger: zerolog.Nop(), Now: clock.Now,
+		Broadcaster: b, WS: o.ws,
+	})
+	ts := httptest.NewServer(srv.Handler())
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.CloseWebSockets(ctx); err != nil {
+			tb.Errorf("CloseWebSockets() = %v, want nil", err)
+		}
+		ts.Close()
+		b.Close()
+	})
+	return &wsServer{Server: ts, srv: srv, b: b, signer: signer, clock: clock}
+}
+
+func (s *wsServer) token(tb testing.TB, role auth.Role, dept string, ttl time.Duration) string {
+	tb.Helper()
+	tok, err := s.signer.Issue(auth.Principal{Subject: "u-" + string(role) + dept, Role: role, Dept: dept}, ttl)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tok
+}
+
+// envelope is a server message as a client reads it.
+type envelope struct {
+	Seq  int64           `json:"seq"`
+	Type string          `json:"type"`
+	At   string          `json:"at"`
+	Data json.RawMessage `json:"data"`
+}
+
+type wsClient struct {
+	c *websocket.Conn
+}
+
+func (s *wsServer) dial(tb testing.TB, token, query string, header http.Header) (*wsClient, *http.Response, error) {
+	tb.Helper()
+	h := http.Header{}
+	for k, v := range header {
+		h[k] = v
+	}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, res, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/ws"+query, &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		return nil, res, err
+	}
+	c.SetReadLimit(1 << 24)
+	tb.Cleanup(func() { c.CloseNow() })
+	return &wsClient{c: c}, res, nil
+}
+
+func (s *wsServer) mustDial(tb testing.TB, token, query string) *wsClient {
+	tb.Helper()
+	c, res, err := s.dial(tb, token, query, nil)
+	if err != nil {
+		status := 0
+		if res != nil {
+			status = res.StatusCode
+		}
+		tb.Fatalf("dial /ws%s = %v (status %d), want a connection", query, err, status)
+	}
+	return c
+}
+
+// next reads one message.
+func (c *wsClient) next(tb testing.TB) (envelope, error) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, data, err := c.c.Read(ctx)
+	if err != nil {
+		return envelope{}, err
+	}
+	var e envelope
+	if err := json.Unmarshal(data, &e); err != nil {
+		tb.Fatalf("server message %s: %v", data, err)
+	}
+	return e, nil
+}
+
+// events reads until it has the durable event seq upto (or fails) and
+// returns the durable seqs read, skipping ephemeral messages.
+func (c *wsClient) events(tb testing.TB, upto int64) []int64 {
+	tb.Helper()
+	var seqs []int64
+	for len(seqs) == 0 || seqs[len(seqs)-1] < upto {
+		e, err := c.next(tb)
+		if err != nil {
+			tb.Fatalf("reading events up to %d after %v: %v", upto, seqs, err)
+		}
+		if e.Seq > 0 {
+			seqs = append(seqs, e.Seq)
+		}
+	}
+	return seqs
+}
+
+func (c *wsClient) send(tb testing.TB, v any) {
+	tb.Helper()
+	b, _ := json.Marshal(v)
+	if err := c.c.Write(context.Background(), websocket.MessageText, b); err != nil {
+		tb.Fatalf("send %s: %v", b, err)
+	}
+}
+
+// closeStatus reads until the connection ends and returns its close code.
+func (c *wsClient) closeStatus(tb testing.TB) (websocket.StatusCode, string) {
+	tb.Helper()
+	for {
+		_, err := c.next(tb)
+		if err != nil {
+			var ce websocket.CloseError
+			if errors.As(err, &ce) {
+				return ce.Code, ce.Reason
+			}
+			return -1, err.Error()
+		}
+	}
+}
+
+func seqRange(from, to int64) []int64 {
+	var s []int64
+	for i := from; i <= to; i++ {
+		s = append(s, i)
+	}
+	return s
+}
+
+func TestResumeUnderConcurrentAppends(t *testing.T) {
+	noLeaks(t)
+	log := newMemLog()
+	s := newWSServer(t, wsOptions{log: log, ringSize: 32})
+	tok := s.token(t, auth.RoleLeader, "", time.Hour)
+	const before, during = 300, 700
+	for range before {
+		log.append("call.received", `{}`)
+	}
+	waitHead(t, s.b, before)
+	stop := make(chan struct{})
+	appended := make(chan int64, 1)
+	go func() {
+		var last int64
+		for range during {
+			last = log.append("call.received", `{"x":"during the replay"}`)
+			if last%50 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		appended <- last
+		<-stop
+	}()
+	defer close(stop)
+	final := int64(before + during)
+	tests := []struct {
+		name  string
+		after int64
+	}{
+		{"resume from the start replays the store then the ring", 0},
+		{"resume from the middle of the store", 150},
+		{"resume near the head comes from the ring", before - 5},
+	}
+	var wg sync.WaitGroup
+	for _, tt := range tests {
+		wg.Add(1)
+		t.Run(tt.name, func(t *testing.T) {
+			defer wg.Done()
+			c := s.mustDial(t, tok, fmt.Sprintf("?after=%d", tt.after))
+			got := c.events(t, final)
+			if want := seqRange(tt.after+1, final); !slices.Equal(got, want) {
+				t.Errorf("after=%d received %d events (first %v), want %d in order without gap or duplicate", tt.after, len(got), got[:min(5, len(got))], len(want))
+			}
+		})
+	}
+	wg.Wait()
+	<-appended
+	t.Run("resume message mid-stream restarts from the seq asked", func(t *testing.T) {
+		c := s.mustDial(t, tok, "")
+		c.send(t, map[string]any{"type": "resume", "after": final - 100})
+		got := c.events(t, final)
+		if want := seqRange(final-99, final); !slices.Equal(got, want) {
+			t.Errorf("resume after %d received %v, want %v", final-100, got, want)
+		}
+	})
+}
+
+func TestResumeRandomReconnects(t *testing.T) {
+	noLeaks(t)
+	log := newMemLog()
+	s := newWSServer(t, wsOptions{log: log, ringSize: 16})
+	tok := s.token(t, auth.RoleAdmin, "", time.Hour)
+	const total = 600
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range total {
+			log.append("call.received", `{}`)
+		}
+	}()
+	// A client that drops its connection at random points and resumes
+	// after the last seq it saw ends up with every event once, in order.
+	rng := rand.New(rand.NewPCG(1, 2))
+	var got []int64
+	for len(got) == 0 || got[len(got)-1] < total {
+		last := int64(0)
+		if len(got) > 0 {
+			last = got[len(got)-1]
+		}
+		c := s.mustDial(t, tok, fmt.Sprintf("?after=%d", last))
+		for n := rng.IntN(120); n >= 0; n-- {
+			e, err := c.next(t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Seq > 0 {
+				got = append(got, e.Seq)
+				if e.Seq == total {
+					break
+				}
+			}
+		}
+		c.c.CloseNow()
+	}
+	<-done
+	if want := seqRange(1, total); !slices.Equal(got, want) {
+		t.Errorf("reconnecting client received %d events, want %d in order once each", len(got), len(want))
+	}
+}
+
+// newSQLiteHub is a hub over a fresh embedded store with call intake.
+func newSQLiteHub(tb testing.TB) (*wsServer, *incidents.Intake) {
+	tb.Helper()
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "flare.db"), sqlite.Options{})
+	if err != nil {
+		tb.Fatalf("open store: %v", err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	if err := store.MigrateUp(ctx); err != nil {
+		tb.Fatalf("migrate: %v", err)
+	}
+	tax, err := incidents.ParseTaxonomy(defaults.Categories)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	intake := incidents.NewIntake(incidents.IntakeConfig{Store: store, Taxonomy: tax})
+	tb.Cleanup(func() { intake.Close(context.Background()) })
+	return newWSServer(tb, wsOptions{store: store, intake: intake}), intake
+}
+
+func postCall(tb testing.TB, s *wsServer, token string, urgent bool) int64 {
+	tb.Helper()
+	body := fmt.Sprintf(`{"lat":22.27,"lon":113.57,"category":"waterlogging","urgent":%v}`, urgent)
+	req, _ := http.NewRequest("POST", s.URL+"/api/v1/calls", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatalf("POST /api/v1/calls: %v", err)
+	}
+	defer res.Body.Close()
+	var call incidents.Call
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusCreated || json.Unmarshal(b, &call) != nil {
+		tb.Fatalf("POST /api/v1/calls = %d %s, want 201 with a call", res.StatusCode, b)
+	}
+	return call.Seq
+}
+
+func TestCallEventsScopesOverWebSocket(t *testing.T) {
+	noLeaks(t)
+	s, _ := newSQLiteHub(t)
+	agentTok := s.token(t, auth.RoleAgent, "", time.Hour)
+	leader := s.mustDial(t, s.token(t, auth.RoleLeader, "", time.Hour), "")
+	agent := s.mustDial(t, agentTok, "")
+	dept := s.mustDial(t, s.token(t, auth.RoleDept, "water", time.Hour), "")
+	var last int64
+	for i := range 5 {
+		last = postCall(t, s, agentTok, i == 2)
+	}
+	if got := leader.events(t, last); len(got) != 5 {
+		t.Errorf("leader received %v, want the 5 call.received events", got)
+	}
+	if got := agent.events(t, last); len(got) != 5 {
+		t.Errorf("agent received %v, want the 5 call.received events", got)
+	}
+	// The department client must receive none of them: a resume of the
+	// whole log from it ends with nothing but control messages.
+	dept.send(t, map[string]any{"type": "resume", "after": 0})
+	dept.send(t, map[string]any{"type": "bogus"}) // answered by hub.error after the replay
+	for {
+		e, err := dept.next(t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Seq > 0 || strings.HasPrefix(e.Type, "call.") {
+			t.Fatalf("department client received %s seq %d, want no call events", e.Type, e.Seq)
+		}
+		if e.Type == "hub.error" {
+			break
+		}
+	}
+}
+
+func TestWebSocketRejections(t *testing.T) {
+	noLeaks(t)
+	s := newWSServer(t, wsOptions{log: newMemLog(), ws: WSConfig{
+		AllowedOrigins: []string{"dash.zhuhai.example", "https://*.ops.example"},
+	}})
+	tok := s.token(t, auth.RoleLeader, "", time.Hour)
+	tests := []struct {
+		name     string
+		token    string
+		query    string
+		origin   string
+		status   int
+		code     string
+		upgrades bool
+	}{
+		{"no token is 401", "", "", "", http.StatusUnauthorized, incidents.CodeUnauthorized, false},
+		{"forged token is 401", tok + "x", "", "", http.StatusUnauthorized, incidents.CodeUnauthorized, false},
+		{"foreign origin is 403", tok, "", "https://evil.example", http.StatusForbidden, incidents.CodeForbidden, false},
+		{"bad after is 400", tok, "?after=-3", "", http.StatusBadRequest, incidents.CodeBadRequest, false},
+		{"allowed origin host connects", tok, "", "http://dash.zhuhai.example", http.StatusSwitchingProtocols, "", true},
+		{"allowed origin pattern connects", tok, "", "https://a.ops.example", http.StatusSwitchingProtocols, "", true},
+		{"same host connects", tok, "", "", http.StatusSwitchingProtocols, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.origin != "" {
+				h.Set("Origin", tt.origin)
+			}
+			c, res, err := s.dial(t, tt.token, tt.query, h)
+			if tt.upgrades {
+				if err != nil {
+					t.Fatalf("dial(origin %q) = %v, want a connection", tt.origin, err)
+				}
+				c.c.CloseNow()
+				return
+			}
+			if err == nil || res == nil {
+				t.Fatalf("dial(origin %q) = %v, want status %d", tt.origin, err, tt.status)
+			}
+			b, _ := io.ReadAll(res.Body)
+			var body struct{ Error incidents.Error }
+			_ = json.Unmarshal(b, &body)
+			if res.StatusCode != tt.status || body.Error.Code != tt.code {
+				t.Errorf("dial = %d %s, want %d with code %s", res.StatusCode, b, tt.status, tt.code)
+			}
+		})
+	}
+}
+
+func TestConnectionLimits(t *testing.T) {
+	noLeaks(t)
+	tests := []struct {
+		name   string
+		ws     WSConfig
+		status int
+		code   string
+	}{
+		{"past the connection limit is 503", WSConfig{MaxConns: 2}, http.StatusServiceUnavailable, incidents.CodeUnavailable},
+		{"past the connection rate is 429", WSConfig{ConnRate: 0.001, ConnBurst: 2}, http.StatusTooManyRequests, incidents.CodeRateLimited},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newWSServer(t, wsOptions{log: newMemLog(), ws: tt.ws})
+			tok := s.token(t, auth.RoleLeader, "", time.Hour)
+			s.mustDial(t, tok, "")
+			s.mustDial(t, tok, "")
+			_, res, err := s.dial(t, tok, "", nil)
+			if err == nil || res == nil {
+				t.Fatalf("third dial = %v, want status %d", err, tt.status)
+			}
+			b, _ := io.ReadAll(res.Body)
+			if res.StatusCode != tt.status || !strings.Contains(string(b), `"code":"`+tt.code+`"`) {
+				t.Errorf("third dial = %d %s, want %d with code %s", res.StatusCode, b, tt.status, tt.code)
+			}
+		})
+	}
+}
+
+func TestOversizeClientFrameClosesConnection(t *testing.T) {
+	noLeaks(t)
+	s := newWSServer(t, wsOptions{log: newMemLog(), ws: WSConfig{ReadLimit: 1024}})
+	c := s.mustDial(t, s.token(t, auth.RoleLeader, "", time.Hour), "")
+	big := `{"type":"refresh","token":"` + strings.Repeat("x", 4096) + `"}`
+	_ = c.c.Write(context.Background(), websocket.MessageText, []byte(big))
+	if code, _ := c.closeStatus(t); code != websocket.StatusMessageTooBig {
+		t.Errorf("close code after a 4 KiB frame over a 1 KiB limit = %d, want %d", code, websocket.StatusMessageTooBig)
+	}
+}
+
+func TestTokenExpiryMidConnection(t *testing.T) {
+	noLeaks(t)
+	log := newMemLog()
+	s := newWSServer(t, wsOptions{log: log, ws: WSConfig{PingInterval: 10 * time.Millisecond, ExpiryWarning: time.Minute}})
+	t.Run("expired token closes with 4001", func(t *testing.T) {
+		c := s.mustDial(t, s.token(t, auth.RoleLeader, "", time.Hour), "")
+		s.clock.Advance(59*time.Minute + 30*time.Second)
+		for { // the warning comes first
+			e, err := c.next(t)
+			if err != nil {
+				t.Fatalf("reading before expiry: %v", err)
+			}
+			if e.Type == "hub.token_expiring" {
+				break
+			}
+		}
+		s.clock.Advance(time.Minute)
+		if code, reason := c.closeStatus(t); code != CloseTokenExpired {
+			t.Errorf("close after expiry = %d %q, want %d", code, reason, CloseTokenExpired)
+		}
+	})
+	t.Run("refreshed token keeps the connection", func(t *testing.T) {
+		c := s.mustDial(t, s.token(t, auth.RoleLeader, "", time.Hour), "")
+		c.send(t, map[string]any{"type": "refresh", "token": s.token(t, auth.RoleLeader, "", 3*time.Hour)})
+		for {
+			e, err := c.next(t)
+			if err != nil {
+				t.Fatalf("reading after refresh: %v", err)
+			}
+			if e.Type == "hub.refreshed" {
+				break
+			}
+		}
+		s.clock.Advance(2 * time.Hour)
+		time.Sleep(50 * time.Millisecond) // several ping ticks
+		seq := log.append("call.received", `{}`)
+		if got := c.events(t, seq); got[len(got)-1] != seq {
+			t.Errorf("after refresh received %v, want seq %d", got, seq)
+		}
+	})
+	t.Run("refresh for another user is refused", func(t *testing.T) {
+		c := s.mustDial(t, s.token(t, auth.RoleDept, "water", time.Hour), "")
+		c.send(t, map[string]any{"type": "refresh", "token": s.token(t, auth.RoleLeader, "", time.Hour)})
+		for {
+			e, err := c.next(t)
+			if err != nil {
+				t.Fatalf("reading after refresh: %v", err)
+			}
+			if e.Type == "hub.error" {
+				if !strings.Contains(string(e.Data), incidents.CodeForbidden) {
+					t.Errorf("refresh as another role answered %s, want code forbidden", e.Data)
+				}
+				break
+			}
+		}
+	})
+}
+
+func TestSlowClientClosedFastClientKeepsReceiving(t *testing.T) {
+	noLeaks(t)
+	log := newMemLog()
+	s := newWSServer(t, wsOptions{log: log, ws: WSConfig{QueueMessages: 64, QueueBytes: 4 << 20}})
+	tok := s.token(t, auth.RoleLeader, "", time.Hour)
+	slow := s.mustDial(t, tok, "") // never reads until the end
+	fast := s.mustDial(t, tok, "")
+	var progress atomic.Int64
+	fastDone := make(chan []int64, 1)
+	const n, chunk = 3000, 20
+	go func() {
+		var seqs []int64
+		for len(seqs) == 0 || seqs[len(seqs)-1] < n {
+			e, err := fast.next(t)
+			if err != nil {
+				break
+			}
+			if e.Seq > 0 {
+				seqs = append(seqs, e.Seq)
+				progress.Store(e.Seq)
+			}
+		}
+		fastDone <- seqs
+	}()
+	// 3000 events of 8 KiB are more than the slow client's socket buffers
+	// and queue hold; they come in chunks that the fast client keeps up with.
+	data := `{"pad":"` + strings.Repeat("x", 8<<10) + `"}`
+	for i := 0; i < n; i += chunk {
+		var last int64
+		for range chunk {
+			last = log.append("call.received", data)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for progress.Load() < last && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if got := <-fastDone; !slices.Equal(got, seqRange(1, n)) {
+		t.Errorf("fast client received %d events, want %d in order", len(got), n)
+	}
+	if code, reason := slow.closeStatus(t); code != CloseTooSlow {
+		t.Errorf("slow client closed with %d %q, want %d", code, reason, CloseTooSlow)
+	}
+}
+
+func TestPresence(t *testing.T) {
+	noLeaks(t)
+	s := newWSServer(t, wsOptions{log: newMemLog()})
+	leaderTok := s.token(t, auth.RoleLeader, "", time.Hour)
+	leader := s.mustDial(t, leaderTok, "")
+	s.mustDial(t, s.token(t, auth.RoleDept, "water", time.Hour), "")
+	s.mustDial(t, s.token(t, auth.RoleDept, "water", time.Hour), "")
+	var p Presence
+	for {
+		e, err := leader.next(t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Type != EventPresenceChanged {
+			continue
+		}
+		if e.Seq != 0 {
+			t.Errorf("presence.changed seq = %d, want 0 (not in the log)", e.Seq)
+		}
+		if err := json.Unmarshal(e.Data, &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Connections == 3 {
+			break
+		}
+	}
+	want := []PresenceDept{{Dept: "water", Users: 1, Connections: 2}}
+	if !slices.Equal(p.Departments, want) {
+		t.Errorf("presence departments = %+v, want %+v", p.Departments, want)
+	}
+	for _, tt := range []struct {
+		name   string
+		token  string
+		status int
+	}{
+		{"leader reads presence", leaderTok, http.StatusOK},
+		{"department may not read presence", s.token(t, auth.RoleDept, "water", time.Hour), http.StatusForbidden},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", s.URL+"/api/v1/presence", nil)
+			req.Header.Set("Authorization", "Bearer "+tt.token)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			if res.StatusCode != tt.status {
+				t.Errorf("GET /api/v1/presence = %d, want %d", res.StatusCode, tt.status)
+			}
+		})
+	}
+}
+
+func TestCloseWebSocketsSendsGoingAway(t *testing.T) {
+	noLeaks(t)
+	s := newWSServer(t, wsOptions{log: newMemLog()})
+	c := s.mustDial(t, s.token(t, auth.RoleAgent, "", time.Hour), "")
+	go s.srv.CloseWebSockets(context.Background())
+	if code, _ := c.closeStatus(t); code != websocket.StatusGoingAway {
+		t.Errorf("close code on shutdown = %d, want %d", code, websocket.StatusGoingAway)
+	}
+}
