@@ -29,6 +29,8 @@ type Call struct {
 	Urgent      bool      `json:"urgent"`
 	Address     string    `json:"address,omitempty"`
 	Description string    `json:"description,omitempty"`
+	// Line is the line the call was read from; 0 for calls not read.
+	Line int `json:"-"`
 }
 
 // Format is the form of a call file.
@@ -183,6 +185,7 @@ func (r *Reader) readJSON() (Call, error) {
 		if perr != nil {
 			return Call{}, &RowError{Line: r.line, Err: perr}
 		}
+		c.Line = r.line
 		return c, nil
 	}
 }
@@ -389,6 +392,7 @@ func (r *Reader) readCSV() (Call, error) {
 	if err != nil {
 		return Call{}, &RowError{Line: line, Err: err}
 	}
+	c.Line = line
 	return c, nil
 }
 

@@ -50,6 +50,12 @@ func TestRead(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, rows, err := readAll(t, tt.src)
+			for i := range got {
+				if got[i].Line == 0 {
+					t.Errorf("call %s has no line number", got[i].ID)
+				}
+				got[i].Line = 0
+			}
 			if (err != nil) != tt.fatal {
 				t.Fatalf("ReadAll(%q) error = %v, want fatal %v", tt.src, err, tt.fatal)
 			}
@@ -119,6 +125,7 @@ func TestWriteThenRead(t *testing.T) {
 				t.Fatalf("read %d calls, want %d", len(got), len(calls))
 			}
 			for i := range got {
+				got[i].Line = 0
 				if !got[i].ReceivedAt.Equal(calls[i].ReceivedAt) {
 					t.Errorf("call %d time = %v, want %v", i, got[i].ReceivedAt, calls[i].ReceivedAt)
 				}

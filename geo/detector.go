@@ -88,8 +88,8 @@ type point struct {
 	nbrs    []nref
 	cell    *cell
 	t       int64
-	n       int32 // neighbours in the window, itself included
-	anchor  int32 // for a border point, the core it belongs through; else -1
+	n       int32  // neighbours in the window, itself included
+	anchor  int32  // for a border point, the core it belongs through; else -1
 	gen     uint32 // incremented when the slot is freed
 	cellPos int32
 	heapPos int32
