@@ -119,6 +119,46 @@ func (d *Detector) Clusters() []Cluster {
 	return out
 }
 
+// Cluster returns the summary of the live cluster with the id, and false
+// when there is none. It costs time in proportion to the cluster's calls and
+// their neighbours, not to the window.
+func (d *Detector) Cluster(id ClusterID) (Cluster, bool) {
+	c := d.byID[id]
+	if c == nil || c.dead {
+		return Cluster{}, false
+	}
+	var members []int32
+	for _, cl := range c.cells {
+		for _, e := range cl.pts {
+			p := &d.pts[e.idx]
+			if !p.core {
+				continue
+			}
+			members = append(members, e.idx)
+			if cl.anchored == 0 {
+				continue
+			}
+			for _, r := range p.nbrs {
+				if q := &d.pts[r.idx]; q.gen == r.gen && q.anchor == e.idx {
+					members = append(members, r.idx)
+				}
+			}
+		}
+	}
+	d.sortMembers(members)
+	return d.summarise(id, members), true
+}
+
+func (d *Detector) sortMembers(members []int32) {
+	slices.SortFunc(members, func(a, b int32) int {
+		p, q := &d.pts[a], &d.pts[b]
+		if c := cmp.Compare(p.t, q.t); c != 0 {
+			return c
+		}
+		return cmp.Compare(p.seq, q.seq)
+	})
+}
+
 // group is one cluster's member points, sorted by (time, seq).
 type group struct {
 	id      ClusterID
@@ -153,13 +193,7 @@ func (d *Detector) groups() []group {
 	}
 	slices.SortFunc(out, func(a, b group) int { return cmp.Compare(a.id, b.id) })
 	for _, g := range out {
-		slices.SortFunc(g.members, func(a, b int32) int {
-			p, q := &d.pts[a], &d.pts[b]
-			if c := cmp.Compare(p.t, q.t); c != 0 {
-				return c
-			}
-			return cmp.Compare(p.seq, q.seq)
-		})
+		d.sortMembers(g.members)
 	}
 	return out
 }

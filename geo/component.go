@@ -62,6 +62,7 @@ func (d *Detector) allocComponent() *component {
 	d.nextID++
 	c.id = d.nextID
 	c.born = d.step
+	d.byID[c.id] = c
 	return c
 }
 
@@ -161,7 +162,9 @@ func (d *Detector) merge(x, y *component) {
 	y.size, y.cores = 0, 0
 	if !keepX {
 		x.ident, y.ident = y.ident, x.ident
+		d.byID[x.id] = x
 	}
+	delete(d.byID, y.id)
 	// x now holds the survivor's identity and y the absorbed one.
 	if y.born != d.step {
 		x.absorbed = append(x.absorbed, y.id)
@@ -187,6 +190,7 @@ func (d *Detector) leave(a *cell) {
 	a.comp = nil
 	if last == 0 {
 		c.dead = true
+		delete(d.byID, c.id)
 	}
 }
 
@@ -334,6 +338,8 @@ func (d *Detector) splitOff(comp *component, cells []*cell) {
 	// The larger part keeps the cluster's id.
 	if piece.size > comp.size {
 		piece.ident, comp.ident = comp.ident, piece.ident
+		d.byID[piece.id] = piece
+		d.byID[comp.id] = comp
 	}
 }
 

@@ -58,6 +58,7 @@ type Detector struct {
 
 	grid  *grid
 	cells map[uint64]*cell
+	byID  map[ClusterID]*component
 	pts   []point // slab; free slots are listed in free
 	free  []int32
 	heap  []int32 // live points by (time, seq)
@@ -159,6 +160,7 @@ func NewDetector(r Rule, opts Options) (*Detector, error) {
 		now:      math.MinInt64,
 		grid:     newGrid(r.Eps),
 		cells:    make(map[uint64]*cell),
+		byID:     make(map[ClusterID]*component),
 	}
 	d.events = &d.own
 	return d, nil

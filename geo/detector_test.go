@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 
@@ -259,4 +260,33 @@ func membership(d *Detector) []Cluster {
 		out = append(out, c)
 	}
 	return out
+}
+
+func TestClusterByIDMatchesClusters(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 200; i++ {
+		s := genStream(rng, 1+rng.IntN(80))
+		d, err := NewDetector(s.rule, Options{Lateness: s.lateness})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range s.pts {
+			if d.Add(p) != nil {
+				continue
+			}
+			all := d.Clusters()
+			for _, c := range all {
+				got, ok := d.Cluster(c.ID)
+				if !ok || !reflect.DeepEqual(got, c) {
+					t.Fatalf("stream %d: Cluster(%d) = %+v, %v; want %+v", i, c.ID, got, ok, c)
+				}
+			}
+			if len(d.byID) != len(all) {
+				t.Fatalf("stream %d: %d clusters indexed by id, want %d", i, len(d.byID), len(all))
+			}
+			if _, ok := d.Cluster(d.nextID + 1); ok {
+				t.Fatalf("Cluster(unknown id) found a cluster")
+			}
+		}
+	}
 }
