@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -84,7 +85,7 @@ func (s *streamer) point() Point {
 	p := s.pos[s.next%len(s.pos)]
 	s.next++
 	s.t = s.t.Add(s.gap)
-	return Point{ID: "c", Time: s.t, Lat: p[0], Lon: p[1], Category: "waterlogging"}
+	return Point{ID: strconv.Itoa(s.next), Time: s.t, Lat: p[0], Lon: p[1], Category: "waterlogging"}
 }
 
 // warm fills the detector to its steady state: a full window, with expiries

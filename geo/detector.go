@@ -12,8 +12,11 @@ var (
 	// ErrLate means the point arrived after the allowed lateness: its time
 	// is earlier than the detector's time minus Options.Lateness.
 	ErrLate = errors.New("later than the allowed lateness")
-	// ErrExpired means the point's time is already outside the window.
+	// ErrExpired means the point's time is already outside the window. An
+	// error wrapping it also wraps ErrLate.
 	ErrExpired = errors.New("already outside the window")
+	// ErrDuplicate means a point with the same id is already in the window.
+	ErrDuplicate = errors.New("id already in the window")
 	// ErrInvalidPoint means the point's position or time cannot be used.
 	ErrInvalidPoint = errors.New("invalid point")
 )
@@ -59,6 +62,7 @@ type Detector struct {
 	grid  *grid
 	cells map[uint64]*cell
 	byID  map[ClusterID]*component
+	ids   map[string]int32 // points in the window by id
 	pts   []point // slab; free slots are listed in free
 	free  []int32
 	heap  []int32 // live points by (time, seq)
@@ -161,6 +165,7 @@ func NewDetector(r Rule, opts Options) (*Detector, error) {
 		grid:     newGrid(r.Eps),
 		cells:    make(map[uint64]*cell),
 		byID:     make(map[ClusterID]*component),
+		ids:      make(map[string]int32),
 	}
 	d.events = &d.own
 	return d, nil
@@ -213,8 +218,10 @@ func checkPoint(p Point) (int64, error) {
 // expiring what falls out of the window, then takes the point if the rule
 // matches its category. A point older than the detector's time is taken when
 // it is within Options.Lateness and still inside the window; otherwise Add
-// returns an error wrapping ErrLate or ErrExpired and changes nothing. An
-// unusable position or time gives an error wrapping ErrInvalidPoint.
+// returns an error wrapping ErrLate (and ErrExpired when it is outside the
+// window) and changes nothing. A point whose id is still in the window after
+// the advance gives an error wrapping ErrDuplicate, and an unusable position
+// or time one wrapping ErrInvalidPoint.
 func (d *Detector) Add(p Point) error {
 	t, err := checkPoint(p)
 	if err != nil {
@@ -224,10 +231,20 @@ func (d *Detector) Add(p Point) error {
 		return err
 	}
 	d.advance(t)
-	if d.rule.Matches(p.Category) {
-		d.insert(p, t)
+	if !d.rule.Matches(p.Category) {
+		return nil
 	}
+	if d.has(p.ID) {
+		return fmt.Errorf("point %q: %w", p.ID, ErrDuplicate)
+	}
+	d.insert(p, t)
 	return nil
+}
+
+// has reports whether a point with the id is in the window.
+func (d *Detector) has(id string) bool {
+	_, ok := d.ids[id]
+	return ok
 }
 
 // admit checks a point's time against the detector's time.
@@ -237,7 +254,7 @@ func (d *Detector) admit(id string, t int64) error {
 	}
 	behind := time.Duration(d.now - t)
 	if t <= d.now-d.window {
-		return fmt.Errorf("point %q is %s behind, past the %s window: %w", id, behind, time.Duration(d.window), ErrExpired)
+		return fmt.Errorf("point %q is %s behind, past the %s window: %w: %w", id, behind, time.Duration(d.window), ErrLate, ErrExpired)
 	}
 	if t < d.now-d.lateness {
 		return fmt.Errorf("point %q is %s behind, past the %s lateness: %w", id, behind, time.Duration(d.lateness), ErrLate)
@@ -328,6 +345,7 @@ func (d *Detector) insert(p Point, t int64) {
 	d.seq++
 	q := &d.pts[i]
 	q.id, q.category, q.t, q.seq, q.lat, q.lon, q.anchor = p.ID, p.Category, t, d.seq, p.Lat, p.Lon, -1
+	d.ids[p.ID] = i
 	found := d.query(d.bufs[0][:0], p.Lat, p.Lon, -1)
 	d.bufs[0] = found
 	me := nref{idx: i, gen: q.gen}
@@ -369,6 +387,7 @@ func (d *Detector) insert(p Point, t int64) {
 func (d *Detector) expire(i int32) {
 	d.beginStep()
 	id := d.pts[i].id
+	delete(d.ids, id)
 	nb := d.compact(i)
 	reanchor := d.reanchor[:0]
 	if d.pts[i].core {

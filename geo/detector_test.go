@@ -290,3 +290,53 @@ func TestClusterByIDMatchesClusters(t *testing.T) {
 		}
 	}
 }
+
+func TestAddRejects(t *testing.T) {
+	r := Rule{Name: "r", Eps: 100, MinCalls: 2, Window: 30 * time.Minute}
+	base := Point{ID: "a", Time: t0, Lat: 22.27, Lon: 113.56, Category: "fire"}
+	at := func(id string, d time.Duration) Point {
+		p := base
+		p.ID, p.Time = id, t0.Add(d)
+		return p
+	}
+	tests := []struct {
+		name     string
+		lateness time.Duration
+		p        Point
+		want     error
+	}{
+		{"in order is taken", 0, at("b", 11*time.Minute), nil},
+		{"same time is taken", 0, at("b", 10*time.Minute), nil},
+		{"late within lateness is taken", 5 * time.Minute, at("b", 6*time.Minute), nil},
+		{"late past lateness is rejected", 5 * time.Minute, at("b", 4*time.Minute), ErrLate},
+		{"outside the window is rejected as expired", time.Hour, at("b", -25*time.Minute), ErrExpired},
+		{"outside the window is also late", time.Hour, at("b", -25*time.Minute), ErrLate},
+		{"same id in the window is rejected", 0, at("a", 10*time.Minute), ErrDuplicate},
+		{"same id after it expired is taken", 0, at("a", 31*time.Minute), nil},
+		{"bad latitude is rejected", 0, Point{ID: "b", Time: t0.Add(10 * time.Minute), Lat: 91, Category: "x"}, ErrInvalidPoint},
+		{"NaN longitude is rejected", 0, Point{ID: "b", Time: t0.Add(10 * time.Minute), Lon: math.NaN(), Category: "x"}, ErrInvalidPoint},
+		{"missing time is rejected", 0, Point{ID: "b", Category: "x"}, ErrInvalidPoint},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := NewDetector(r, Options{Lateness: tt.lateness})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Add(base); err != nil {
+				t.Fatal(err)
+			}
+			d.Advance(t0.Add(10 * time.Minute))
+			err = d.Add(tt.p)
+			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+				t.Errorf("Add(%s at %s) = %v, want %v", tt.p.ID, tt.p.Time.Sub(t0), err, tt.want)
+			}
+			s, _ := NewSet([]Rule{r}, Options{Lateness: tt.lateness})
+			s.Add(base)
+			s.Advance(t0.Add(10 * time.Minute))
+			if err := s.Add(tt.p); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+				t.Errorf("Set.Add(%s at %s) = %v, want %v", tt.p.ID, tt.p.Time.Sub(t0), err, tt.want)
+			}
+		})
+	}
+}

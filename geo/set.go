@@ -65,8 +65,10 @@ func (s *Set) Now() time.Time {
 // gives the point to the rules that take its category. It rejects a point
 // as Detector.Add does, judging lateness against the set's time and the
 // window against each rule's own: a point too old for a short window but
-// not for a long one goes to the long one only. It returns an error only
-// when no rule that takes the category could take the point.
+// not for a long one goes to the long one only. A point whose id is in a
+// window of a rule that takes it, after the advance, gives an error wrapping
+// ErrDuplicate. It returns a lateness error only when no rule that takes
+// the category could take the point.
 func (s *Set) Add(p Point) error {
 	t, err := checkPoint(p)
 	if err != nil {
@@ -79,6 +81,11 @@ func (s *Set) Add(p Point) error {
 		}
 	}
 	s.Advance(p.Time)
+	for _, d := range s.dets {
+		if d.rule.Matches(p.Category) && d.has(p.ID) {
+			return fmt.Errorf("point %q: %w", p.ID, ErrDuplicate)
+		}
+	}
 	var firstErr error
 	taken := false
 	for _, d := range s.dets {
