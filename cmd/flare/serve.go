@@ -74,7 +74,7 @@ func loadTaxonomy(path string) (*incidents.Taxonomy, error) {
 }
 
 // loadServiceArea reads the service-area file, or the built-in Zhuhai one.
-func loadServiceArea(path string) (*incidents.ServiceArea, error) {
+func loadServiceArea(path string) (*incidents.Regions, error) {
 	name, data := "Zhuhai", defaults.ZhuhaiDistricts
 	if path != "" {
 		b, err := os.ReadFile(path)
