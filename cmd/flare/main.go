@@ -33,6 +33,8 @@ func commands() map[string]command {
 		"token":    {"print a signed bearer token", runToken},
 		"version":  {"print the version", runVersion},
 		"loadtest": {"drive a running Flare with calls and measure it", runLoadtest},
+		"detect":   {"find incident clusters in a file of calls", runDetect},
+		"simulate": {"generate or post a simulated city call stream", runSimulate},
 	}
 }
 
