@@ -60,6 +60,11 @@ type WSConfig struct {
 	// Linger is how long an idle connection keeps its writer goroutine
 	// (default 5s).
 	Linger time.Duration
+	// SendBuffer, when positive, sets each connection's kernel send buffer
+	// (SO_SNDBUF) in bytes, so that a client falling behind shows in its
+	// queue (and is closed) instead of in kernel memory; 0 keeps the
+	// kernel's automatic sizing.
+	SendBuffer int
 }
 
 func (c *WSConfig) setDefaults() {
@@ -210,6 +215,11 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 			ws.Close(websocket.StatusGoingAway, "server stopping")
 		}
 		return
+	}
+	if st.cfg.SendBuffer > 0 {
+		if tc, ok := cw.conn.Conn.(interface{ SetWriteBuffer(int) error }); ok {
+			_ = tc.SetWriteBuffer(st.cfg.SendBuffer)
+		}
 	}
 	c := newWSConn(s, b, ws, cw.conn, p)
 	st.conns[c] = struct{}{}
