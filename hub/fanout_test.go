@@ -375,4 +375,3 @@ func BenchmarkPublish(b *testing.B) {
 		})
 	}
 }
-
