@@ -63,7 +63,7 @@ type Detector struct {
 	cells map[uint64]*cell
 	byID  map[ClusterID]*component
 	ids   map[string]int32 // points in the window by id
-	pts   []point // slab; free slots are listed in free
+	pts   []point          // slab; free slots are listed in free
 	free  []int32
 	heap  []int32 // live points by (time, seq)
 	live  int
