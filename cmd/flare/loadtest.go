@@ -25,6 +25,7 @@ type loadConfig struct {
 	warmup   time.Duration
 	json     bool
 	seed     uint64
+	ws       wsLoadConfig
 }
 
 // intakeReport is what a load test measured of call intake.
@@ -39,12 +40,13 @@ type intakeReport struct {
 	LatencyP95Ms  float64  `json:"latency_p95_ms"`
 	LatencyP99Ms  float64  `json:"latency_p99_ms"`
 	LatencyMaxMs  float64  `json:"latency_max_ms"`
+	LastSeq       int64    `json:"last_seq"` // highest seq acknowledged
 	FirstFailures []string `json:"first_failures,omitempty"`
 }
 
 func runLoadtest(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var c loadConfig
-	fs := newFlagSet("loadtest", "Drives a running Flare with calls and reports throughput and latency.", stderr)
+	fs := newFlagSet("loadtest", "Drives a running Flare with calls and reports throughput and latency; with --ws-clients, also WebSocket delivery.", stderr)
 	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "base URL of the Flare to load")
 	fs.StringVar(&c.token, "token", "", "agent bearer token (see flare token --role agent)")
 	fs.IntVar(&c.posters, "posters", 64, "concurrent HTTP clients posting calls")
@@ -53,6 +55,7 @@ func runLoadtest(ctx context.Context, args []string, getenv func(string) string,
 	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "load before measuring starts (not counted)")
 	fs.BoolVar(&c.json, "json", false, "print the report as JSON")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the generated calls")
+	c.ws.register(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -60,6 +63,12 @@ func runLoadtest(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	switch {
+	case c.ws.clients < 0:
+		return errors.New("--ws-clients must not be negative")
+	case c.ws.clients > 0 && c.ws.connRate <= 0:
+		return errors.New("--ws-connect-rate must be positive")
+	case c.token == "" && c.ws.clients > 0 && (getenv("FLARE_SECRET") != "" || c.ws.dataDir != ""):
+		// an agent token is minted with the other roles' tokens
 	case c.token == "":
 		return errors.New("--token is required (flare token --role agent)")
 	case c.posters < 1:
@@ -71,6 +80,22 @@ func runLoadtest(ctx context.Context, args []string, getenv func(string) string,
 	case c.duration+c.warmup > 2*time.Hour:
 		return errors.New("--duration and --warmup add up to more than two hours")
 	}
+	if c.ws.clients > 0 {
+		full, err := runWSLoad(ctx, c, c.ws, getenv, stdout)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(full)
+		}
+		if full.Intake != nil {
+			printIntakeReport(stdout, *full.Intake)
+		}
+		printWSReport(stdout, full.WS)
+		return nil
+	}
 	rep, err := loadIntake(ctx, c)
 	if err != nil {
 		return err
@@ -80,6 +105,12 @@ func runLoadtest(ctx context.Context, args []string, getenv func(string) string,
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
+	printIntakeReport(stdout, rep)
+	return nil
+}
+
+// printIntakeReport writes the intake part of the text summary.
+func printIntakeReport(stdout io.Writer, rep intakeReport) {
 	mode := "as fast as possible"
 	if rep.TargetRate > 0 {
 		mode = fmt.Sprintf("%.0f calls/s target", rep.TargetRate)
@@ -91,7 +122,6 @@ func runLoadtest(ctx context.Context, args []string, getenv func(string) string,
 	for _, f := range rep.FirstFailures {
 		fmt.Fprintf(stdout, "  failure: %s\n", f)
 	}
-	return nil
 }
 
 // loadIntake posts generated calls and measures acknowledgement latency.
@@ -144,6 +174,7 @@ func loadIntake(ctx context.Context, c loadConfig) (intakeReport, error) {
 		latencies []time.Duration
 		failed    int
 		failures  []string
+		lastSeq   int64
 		wg        sync.WaitGroup
 	)
 	for p := 0; p < c.posters; p++ {
@@ -154,9 +185,12 @@ func loadIntake(ctx context.Context, c loadConfig) (intakeReport, error) {
 			var mine []time.Duration
 			var myFailed int
 			var myFailures []string
+			var myLast int64
 			for due := range schedule {
-				body := fmt.Sprintf(`{"lat":%.6f,"lon":%.6f,"category":%q,"description":"load test"}`,
-					22.22+rng.Float64()*0.14, 113.30+rng.Float64()*0.24, loadCategories[rng.IntN(len(loadCategories))])
+				// The description carries the send time, from which WebSocket
+				// clients measure delivery latency.
+				body := fmt.Sprintf(`{"lat":%.6f,"lon":%.6f,"category":%q,"description":"lt:%d"}`,
+					22.22+rng.Float64()*0.14, 113.30+rng.Float64()*0.24, loadCategories[rng.IntN(len(loadCategories))], due.UnixNano())
 				req, _ := http.NewRequestWithContext(context.WithoutCancel(ctx), "POST", c.url+"/api/v1/calls", strings.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+c.token)
 				req.Header.Set("Content-Type", "application/json")
@@ -169,6 +203,14 @@ func loadIntake(ctx context.Context, c loadConfig) (intakeReport, error) {
 					break
 				}
 				ok := err == nil && res.StatusCode == http.StatusCreated
+				if ok {
+					var stored struct {
+						Seq int64 `json:"seq"`
+					}
+					if json.NewDecoder(res.Body).Decode(&stored) == nil {
+						myLast = max(myLast, stored.Seq)
+					}
+				}
 				if res != nil {
 					if !ok && len(myFailures) < 3 {
 						b, _ := io.ReadAll(io.LimitReader(res.Body, 300))
@@ -191,6 +233,7 @@ func loadIntake(ctx context.Context, c loadConfig) (intakeReport, error) {
 			mu.Lock()
 			latencies = append(latencies, mine...)
 			failed += myFailed
+			lastSeq = max(lastSeq, myLast)
 			if len(failures) < 5 {
 				failures = append(failures, myFailures...)
 			}
@@ -214,7 +257,7 @@ func loadIntake(ctx context.Context, c loadConfig) (intakeReport, error) {
 		Acknowledged: len(latencies), Failed: failed,
 		AckPerSecond: float64(len(latencies)) / c.duration.Seconds(),
 		LatencyP50Ms: ms(0.50), LatencyP95Ms: ms(0.95), LatencyP99Ms: ms(0.99), LatencyMaxMs: ms(1),
-		FirstFailures: failures,
+		LastSeq: lastSeq, FirstFailures: failures,
 	}, nil
 }
 

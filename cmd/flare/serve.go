@@ -9,12 +9,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"flare/hub"
 	"flare/hub/auth"
+	"flare/hub/redisbroker"
 	"flare/incidents"
 	"flare/incidents/defaults"
 )
@@ -29,6 +31,10 @@ type serveConfig struct {
 	serviceAreaFile string
 	shutdownTimeout time.Duration
 	maxBodyBytes    int64
+	allowedOrigins  string
+	redisPrefix     string
+	wsMaxConns      int
+	wsConnRate      float64
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -43,6 +49,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&c.serviceAreaFile, "service-area", "", "GeoJSON file of the service area (default: Zhuhai)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a stop may take to drain requests")
 	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", 64<<10, "largest request body accepted")
+	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "comma-separated browser origins allowed on /ws besides this host (host patterns such as dash.example.gov.cn or *.example.gov.cn, or scheme://host)")
+	fs.StringVar(&c.redisPrefix, "redis-prefix", "flare:", "prefix of every Redis key and channel")
+	fs.IntVar(&c.wsMaxConns, "ws-max-conns", 20000, "most WebSocket connections this node holds (503 beyond)")
+	fs.Float64Var(&c.wsConnRate, "ws-conn-rate", 1000, "new WebSocket connections per second this node accepts (429 beyond; bursts of twice as many)")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -54,6 +64,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	return serve(ctx, c, getenv, stdout, log)
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // loadTaxonomy reads the taxonomy file, or the built-in one.
@@ -130,6 +151,11 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 	if c.store.databaseURL != "" && getenv("FLARE_SECRET") == "" {
 		log.Warn().Msg("FLARE_SECRET is not set: this node signs tokens with the secret in its data dir; every node of a cluster must share one secret")
 	}
+	if n, err := raiseOpenFileLimit(); err != nil {
+		log.Warn().Err(err).Msg("cannot raise the open file limit")
+	} else if n < uint64(c.wsMaxConns)+1024 {
+		log.Warn().Uint64("limit", n).Int("ws_max_conns", c.wsMaxConns).Msg("the open file limit is below --ws-max-conns")
+	}
 	// Listen before the slow parts so that a taken port fails at once.
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
@@ -151,9 +177,35 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 		Store: instrumented, Taxonomy: taxonomy, Area: area,
 		OnStored: func(n int) { metrics.CallsIngested.Add(float64(n)) },
 	})
+	var broker hub.Broker
+	if c.redisURL != "" {
+		rb, err := redisbroker.New(c.redisURL, redisbroker.Options{Prefix: c.redisPrefix, Logger: log})
+		if err != nil {
+			return fmt.Errorf("--redis-url: %w", err)
+		}
+		defer rb.Close()
+		if err := rb.Ping(ctx); err != nil {
+			log.Warn().Err(err).Msg("Redis does not answer yet; events reach this node's clients from the store until it does")
+		}
+		broker = rb
+	}
+	broadcaster, err := hub.StartBroadcaster(ctx, hub.BroadcasterConfig{
+		Log: store, Broker: broker, Logger: log, Metrics: metrics,
+	})
+	if err != nil {
+		return err
+	}
+	defer broadcaster.Close()
 	srv := hub.New(hub.Config{
 		Store: instrumented, Intake: intake, Signer: sign, Metrics: metrics, Logger: log,
 		Ready: store.Ready, Version: version(), MaxBodyBytes: c.maxBodyBytes,
+		Broadcaster: broadcaster,
+		WS: hub.WSConfig{
+			AllowedOrigins: splitList(c.allowedOrigins),
+			MaxConns:       c.wsMaxConns,
+			ConnRate:       c.wsConnRate,
+			ConnBurst:      int(2 * c.wsConnRate),
+		},
 	})
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),
@@ -179,6 +231,9 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 	var errs []error
 	if err := httpSrv.Shutdown(stopCtx); err != nil {
 		errs = append(errs, fmt.Errorf("drain requests: %w", err))
+	}
+	if err := srv.CloseWebSockets(stopCtx); err != nil {
+		errs = append(errs, fmt.Errorf("close websockets: %w", err))
 	}
 	if err := intake.Close(stopCtx); err != nil {
 		errs = append(errs, fmt.Errorf("drain intake: %w", err))

@@ -1,0 +1,609 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"flare/hub/auth"
+)
+
+// wsLoadConfig is the WebSocket side of `flare loadtest`.
+type wsLoadConfig struct {
+	clients   int
+	roles     string // role mix: leader=0.5,agent=0.3,dept=0.2
+	depts     string // department codes of dept clients, round robin
+	connRate  float64
+	idle      bool
+	serverPID int
+	dataDir   string
+	drain     time.Duration
+}
+
+func (w *wsLoadConfig) register(fs interface {
+	IntVar(*int, string, int, string)
+	StringVar(*string, string, string, string)
+	Float64Var(*float64, string, float64, string)
+	BoolVar(*bool, string, bool, string)
+	DurationVar(*time.Duration, string, time.Duration, string)
+}) {
+	fs.IntVar(&w.clients, "ws-clients", 0, "WebSocket clients to connect (0: measure call intake only)")
+	fs.StringVar(&w.roles, "ws-roles", "leader=0.4,agent=0.3,dept=0.2,admin=0.1", "role mix of the WebSocket clients, as role=share pairs")
+	fs.StringVar(&w.depts, "ws-depts", "water,power,gas,roads,health", "department codes given to dept clients in turn")
+	fs.Float64Var(&w.connRate, "ws-connect-rate", 500, "new WebSocket connections per second while connecting")
+	fs.BoolVar(&w.idle, "ws-idle", false, "hold the connections for --duration without posting calls (memory per connection)")
+	fs.IntVar(&w.serverPID, "server-pid", 0, "pid of the Flare server on this machine, to read its RSS from /proc (default: its /metrics)")
+	fs.StringVar(&w.dataDir, "data-dir", "", "data dir holding the server's signing secret, to mint tokens for every role (or set FLARE_SECRET)")
+	fs.DurationVar(&w.drain, "ws-drain", 10*time.Second, "how long clients may take to receive the last call after posting stops")
+}
+
+// wsReport is what the load test measured of WebSocket delivery.
+type wsReport struct {
+	Clients            int            `json:"clients"`
+	Roles              map[string]int `json:"roles"`
+	Connected          int            `json:"connected"`
+	ConnectFailures    int            `json:"connect_failures"`
+	ConnectSeconds     float64        `json:"connect_seconds"`
+	Reconnects         int64          `json:"reconnects"`
+	CloseCodes         map[string]int `json:"close_codes,omitempty"`
+	Received           int64          `json:"received"`
+	DeliveriesPerSec   float64        `json:"deliveries_per_second"`
+	Gaps               int64          `json:"gaps"`
+	Duplicates         int64          `json:"duplicates"`
+	Missing            int64          `json:"missing"` // events a client should have had by the end and did not
+	LeaderLatencyCount int64          `json:"leader_latency_count"`
+	LatencyP50Ms       float64        `json:"latency_p50_ms"`
+	LatencyP95Ms       float64        `json:"latency_p95_ms"`
+	LatencyP99Ms       float64        `json:"latency_p99_ms"`
+	LatencyMaxMs       float64        `json:"latency_max_ms"`
+	ServerRSSBefore    int64          `json:"server_rss_before_bytes,omitempty"`
+	ServerRSSConnected int64          `json:"server_rss_connected_bytes,omitempty"`
+	ServerRSSEnd       int64          `json:"server_rss_end_bytes,omitempty"`
+	RSSPerConnBytes    float64        `json:"rss_per_connection_bytes,omitempty"`
+	RSSSource          string         `json:"rss_source,omitempty"`
+}
+
+// loadReport is the whole report when WebSocket clients take part.
+type loadReport struct {
+	Intake *intakeReport `json:"intake,omitempty"`
+	WS     *wsReport     `json:"ws"`
+}
+
+// latencyHist is a log-scale histogram of latencies (2% buckets from 1µs).
+type latencyHist struct {
+	counts [1200]int64
+	max    time.Duration
+	n      int64
+}
+
+const histBase = 1.02
+
+func (h *latencyHist) add(d time.Duration) {
+	us := float64(d) / float64(time.Microsecond)
+	i := 0
+	if us > 1 {
+		i = min(int(math.Log(us)/math.Log(histBase)), len(h.counts)-1)
+	}
+	h.counts[i]++
+	h.n++
+	h.max = max(h.max, d)
+}
+
+func (h *latencyHist) merge(o *latencyHist) {
+	for i, c := range o.counts {
+		h.counts[i] += c
+	}
+	h.n += o.n
+	h.max = max(h.max, o.max)
+}
+
+// quantileMs returns the q quantile in milliseconds (the bucket's upper
+// edge, so within 2% above the true value).
+func (h *latencyHist) quantileMs(q float64) float64 {
+	if h.n == 0 {
+		return 0
+	}
+	target := int64(math.Ceil(q * float64(h.n)))
+	var seen int64
+	for i, c := range h.counts {
+		seen += c
+		if seen >= target {
+			return math.Min(math.Pow(histBase, float64(i+1))/1000, float64(h.max)/float64(time.Millisecond))
+		}
+	}
+	return float64(h.max) / float64(time.Millisecond)
+}
+
+// wsClientStats is what one client saw.
+type wsClientStats struct {
+	role       auth.Role
+	received   int64
+	measured   int64 // received inside the measured window
+	first      int64 // first durable seq seen
+	last       int64
+	gaps       int64
+	duplicates int64
+	reconnects int64
+	closes     map[string]int
+	hist       latencyHist
+}
+
+// loadClient is one WebSocket client of the load test.
+type loadClient struct {
+	url         string
+	token       string
+	role        auth.Role
+	contiguous  bool // sees every call event: gaps are visible by seq
+	measureFrom time.Time
+	stats       wsClientStats
+	mu          sync.Mutex
+	conn        *websocket.Conn
+	last        atomic.Int64
+}
+
+// parseRoleMix turns "leader=0.5,agent=0.5" into client counts adding up to n.
+func parseRoleMix(mix string, n int) (map[auth.Role]int, []auth.Role, error) {
+	type share struct {
+		role auth.Role
+		w    float64
+	}
+	var shares []share
+	total := 0.0
+	for _, part := range strings.Split(mix, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		w, err := strconv.ParseFloat(v, 64)
+		if !ok || err != nil || w < 0 || !auth.Role(k).Valid() {
+			return nil, nil, fmt.Errorf("--ws-roles %q: want role=share pairs with roles leader, agent, admin, dept", mix)
+		}
+		shares = append(shares, share{auth.Role(k), w})
+		total += w
+	}
+	if total <= 0 {
+		return nil, nil, fmt.Errorf("--ws-roles %q: the shares add up to 0", mix)
+	}
+	counts := map[auth.Role]int{}
+	assigned := 0
+	for i, s := range shares {
+		c := int(math.Round(float64(n) * s.w / total))
+		if i == len(shares)-1 {
+			c = n - assigned
+		}
+		c = max(0, min(c, n-assigned))
+		counts[s.role] += c
+		assigned += c
+	}
+	// Interleave the roles so that any prefix of the clients has the mix.
+	order := make([]auth.Role, 0, n)
+	left := map[auth.Role]int{}
+	for r, c := range counts {
+		left[r] = c
+	}
+	roles := []auth.Role{auth.RoleLeader, auth.RoleAgent, auth.RoleDept, auth.RoleAdmin}
+	for len(order) < n {
+		for _, r := range roles {
+			if left[r] > 0 {
+				order = append(order, r)
+				left[r]--
+			}
+		}
+	}
+	return counts, order, nil
+}
+
+// serverRSS reads the server's resident memory: /proc/<pid>/status with a
+// pid, else process_resident_memory_bytes from /metrics.
+func serverRSS(ctx context.Context, base, adminToken string, pid int) (int64, string, error) {
+	if pid > 0 {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			return 0, "", fmt.Errorf("read server rss: %w", err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				if err != nil {
+					return 0, "", fmt.Errorf("read server rss: %w", err)
+				}
+				return kb * 1024, "proc", nil
+			}
+		}
+		return 0, "", errors.New("read server rss: no VmRSS line")
+	}
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", fmt.Errorf("read server rss: %w", err)
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return 0, "", fmt.Errorf("read server rss: %w", err)
+			}
+			return int64(f), "metrics", nil
+		}
+	}
+	return 0, "", errors.New("read server rss: /metrics has no process_resident_memory_bytes")
+}
+
+// runWSLoad connects the WebSocket clients, runs the intake load (unless
+// idle), and reports what the clients received.
+func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(string) string, stdout io.Writer) (loadReport, error) {
+	if n, err := raiseOpenFileLimit(); err != nil || n < uint64(w.clients)+256 {
+		return loadReport{}, fmt.Errorf("open file limit %d is too low for %d clients (raise ulimit -n): %v", n, w.clients, err)
+	}
+	if getenv("FLARE_SECRET") == "" && w.dataDir == "" {
+		return loadReport{}, errors.New("WebSocket clients need tokens for every role: set FLARE_SECRET or --data-dir to the server's")
+	}
+	sign, err := signer(getenv, w.dataDir)
+	if err != nil {
+		return loadReport{}, err
+	}
+	issue := func(role auth.Role, dept string) string {
+		sub := "load-" + string(role)
+		if dept != "" {
+			sub += "-" + dept
+		}
+		tok, _ := sign.Issue(auth.Principal{Subject: sub, Role: role, Dept: dept}, 24*time.Hour)
+		return tok
+	}
+	adminTok := issue(auth.RoleAdmin, "")
+	if c.token == "" {
+		c.token = issue(auth.RoleAgent, "")
+	}
+	counts, order, err := parseRoleMix(w.roles, w.clients)
+	if err != nil {
+		return loadReport{}, err
+	}
+	depts := strings.Split(w.depts, ",")
+	rep := &wsReport{Clients: w.clients, Roles: map[string]int{}, CloseCodes: map[string]int{}}
+	for r, n := range counts {
+		rep.Roles[string(r)] = n
+	}
+	rssBefore, rssSource, rssErr := serverRSS(ctx, c.url, adminTok, w.serverPID)
+	rep.ServerRSSBefore, rep.RSSSource = rssBefore, rssSource
+
+	start := time.Now()
+	measureFrom := start.Add(time.Hour) // set when the load starts
+	wsURL := "ws" + strings.TrimPrefix(c.url, "http") + "/ws"
+	clients := make([]*loadClient, len(order))
+	tokens := map[string]string{}
+	for i, role := range order {
+		dept := ""
+		if role == auth.RoleDept {
+			dept = depts[i%len(depts)]
+		}
+		key := string(role) + "/" + dept
+		if tokens[key] == "" {
+			tokens[key] = issue(role, dept)
+		}
+		clients[i] = &loadClient{url: wsURL, token: tokens[key], role: role,
+			contiguous: role != auth.RoleDept, measureFrom: measureFrom}
+	}
+
+	// Connect at the chosen rate, several dials in flight.
+	runCtx, stopClients := context.WithCancel(ctx)
+	defer stopClients()
+	var (
+		wg        sync.WaitGroup
+		connected atomic.Int64
+		failed    atomic.Int64
+		failMu    sync.Mutex
+		firstFail string
+	)
+	interval := time.Duration(float64(time.Second) / w.connRate)
+	sem := make(chan struct{}, 64)
+	next := time.Now()
+	for _, lc := range clients {
+		if d := time.Until(next); d > 0 {
+			time.Sleep(d)
+		}
+		next = next.Add(interval)
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(lc *loadClient) {
+			defer wg.Done()
+			err := lc.dial(runCtx, 0)
+			<-sem
+			if err != nil {
+				failed.Add(1)
+				failMu.Lock()
+				if firstFail == "" {
+					firstFail = err.Error()
+				}
+				failMu.Unlock()
+				return
+			}
+			connected.Add(1)
+			lc.readLoop(runCtx)
+		}(lc)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	for len(sem) > 0 { // the last dials
+		time.Sleep(10 * time.Millisecond)
+	}
+	rep.ConnectSeconds = time.Since(start).Seconds()
+	rep.Connected, rep.ConnectFailures = int(connected.Load()), int(failed.Load())
+	if firstFail != "" {
+		fmt.Fprintf(stdout, "first connection failure: %s\n", firstFail)
+	}
+	time.Sleep(2 * time.Second) // let the server settle
+	if rssErr == nil {
+		if rss, _, err := serverRSS(ctx, c.url, adminTok, w.serverPID); err == nil {
+			rep.ServerRSSConnected = rss
+			if rep.Connected > 0 {
+				rep.RSSPerConnBytes = float64(rss-rssBefore) / float64(rep.Connected)
+			}
+		}
+	}
+
+	var out loadReport
+	out.WS = rep
+	measureFrom = time.Now().Add(c.warmup)
+	for _, lc := range clients {
+		lc.mu.Lock()
+		lc.measureFrom = measureFrom
+		lc.mu.Unlock()
+	}
+	var lastSeq int64
+	if w.idle {
+		select {
+		case <-time.After(c.duration):
+		case <-ctx.Done():
+		}
+	} else {
+		ir, err := loadIntake(ctx, c)
+		if err != nil {
+			return loadReport{}, err
+		}
+		out.Intake = &ir
+		lastSeq = ir.LastSeq
+		// Let the clients receive the last call.
+		deadline := time.Now().Add(w.drain)
+		for time.Now().Before(deadline) {
+			behind := false
+			for _, lc := range clients {
+				if lc.contiguous && lc.last.Load() < lastSeq && lc.connOK() {
+					behind = true
+					break
+				}
+			}
+			if !behind {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	measured := time.Since(measureFrom)
+	if w.idle {
+		measured = c.duration
+	}
+	if rssErr == nil {
+		if rss, _, err := serverRSS(ctx, c.url, adminTok, w.serverPID); err == nil {
+			rep.ServerRSSEnd = rss
+		}
+	}
+	stopClients()
+	for _, lc := range clients {
+		lc.closeNow()
+	}
+	wg.Wait()
+
+	var hist latencyHist
+	var measuredMsgs int64
+	for _, lc := range clients {
+		s := &lc.stats
+		rep.Received += s.received
+		measuredMsgs += s.measured
+		rep.Gaps += s.gaps
+		rep.Duplicates += s.duplicates
+		rep.Reconnects += s.reconnects
+		for k, v := range s.closes {
+			rep.CloseCodes[k] += v
+		}
+		if lc.contiguous && lastSeq > 0 && s.first > 0 && s.last < lastSeq {
+			rep.Missing += lastSeq - s.last
+		}
+		if lc.role == auth.RoleLeader {
+			hist.merge(&s.hist)
+		}
+	}
+	if measured > 0 {
+		rep.DeliveriesPerSec = float64(measuredMsgs) / measured.Seconds()
+	}
+	rep.LeaderLatencyCount = hist.n
+	rep.LatencyP50Ms, rep.LatencyP95Ms, rep.LatencyP99Ms = hist.quantileMs(0.50), hist.quantileMs(0.95), hist.quantileMs(0.99)
+	rep.LatencyMaxMs = float64(hist.max) / float64(time.Millisecond)
+	return out, nil
+}
+
+func (lc *loadClient) connOK() bool {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	return lc.conn != nil
+}
+
+func (lc *loadClient) closeNow() {
+	lc.mu.Lock()
+	c := lc.conn
+	lc.mu.Unlock()
+	if c != nil {
+		c.CloseNow()
+	}
+}
+
+// dial connects, resuming after after when it is positive.
+func (lc *loadClient) dial(ctx context.Context, after int64) error {
+	u := lc.url
+	if after > 0 {
+		u += "?after=" + strconv.FormatInt(after, 10)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, res, err := websocket.Dial(dctx, u, &websocket.DialOptions{
+		HTTPHeader: http.Header{"Authorization": {"Bearer " + lc.token}},
+	})
+	if err != nil {
+		if res != nil {
+			b, _ := io.ReadAll(io.LimitReader(res.Body, 200))
+			return fmt.Errorf("%s client: %d %s", lc.role, res.StatusCode, bytes.TrimSpace(b))
+		}
+		return fmt.Errorf("%s client: %w", lc.role, err)
+	}
+	c.SetReadLimit(1 << 20)
+	lc.mu.Lock()
+	lc.conn = c
+	lc.mu.Unlock()
+	return nil
+}
+
+// readLoop reads until ctx ends, reconnecting (and resuming) when the
+// server closes the connection.
+func (lc *loadClient) readLoop(ctx context.Context) {
+	buf := make([]byte, 0, 4096)
+	for {
+		lc.mu.Lock()
+		c := lc.conn
+		measureFrom := lc.measureFrom
+		lc.mu.Unlock()
+		_, r, err := c.Reader(ctx)
+		if err == nil {
+			buf = buf[:0]
+			for {
+				if len(buf) == cap(buf) {
+					buf = append(buf, 0)[:len(buf)]
+				}
+				n, rerr := r.Read(buf[len(buf):cap(buf)])
+				buf = buf[:len(buf)+n]
+				if rerr == io.EOF {
+					break
+				}
+				if rerr != nil {
+					err = rerr
+					break
+				}
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			code := websocket.CloseStatus(err)
+			if lc.stats.closes == nil {
+				lc.stats.closes = map[string]int{}
+			}
+			lc.stats.closes[strconv.Itoa(int(code))]++
+			c.CloseNow()
+			lc.mu.Lock()
+			lc.conn = nil
+			lc.mu.Unlock()
+			time.Sleep(100 * time.Millisecond)
+			if lc.dial(ctx, lc.stats.last) != nil {
+				return
+			}
+			lc.stats.reconnects++
+			continue
+		}
+		lc.observe(buf, measureFrom)
+	}
+}
+
+var (
+	seqPrefix  = []byte(`{"seq":`)
+	stampField = []byte(`"description":"lt:`)
+)
+
+// observe counts one message: seq order for gaps and duplicates, and the
+// latency of call events carrying their send time.
+func (lc *loadClient) observe(msg []byte, measureFrom time.Time) {
+	now := time.Now()
+	if !bytes.HasPrefix(msg, seqPrefix) {
+		return
+	}
+	rest := msg[len(seqPrefix):]
+	end := bytes.IndexByte(rest, ',')
+	if end < 0 {
+		return
+	}
+	seq, err := strconv.ParseInt(string(rest[:end]), 10, 64)
+	if err != nil || seq == 0 {
+		return // an ephemeral message
+	}
+	s := &lc.stats
+	s.received++
+	switch {
+	case s.last == 0:
+		s.first = seq
+	case seq <= s.last:
+		s.duplicates++
+		return
+	case lc.contiguous && seq > s.last+1:
+		s.gaps += seq - s.last - 1
+	}
+	s.last = seq
+	lc.last.Store(seq)
+	if now.Before(measureFrom) {
+		return
+	}
+	s.measured++
+	if lc.role != auth.RoleLeader {
+		return
+	}
+	if i := bytes.Index(msg, stampField); i >= 0 {
+		v := msg[i+len(stampField):]
+		if j := bytes.IndexByte(v, '"'); j > 0 {
+			if ns, err := strconv.ParseInt(string(v[:j]), 10, 64); err == nil {
+				sent := time.Unix(0, ns)
+				if !sent.Before(measureFrom) {
+					s.hist.add(now.Sub(sent))
+				}
+			}
+		}
+	}
+}
+
+// printWSReport writes the text summary.
+func printWSReport(w io.Writer, r *wsReport) {
+	roles := make([]string, 0, len(r.Roles))
+	for k, v := range r.Roles {
+		roles = append(roles, fmt.Sprintf("%s %d", k, v))
+	}
+	sort.Strings(roles)
+	fmt.Fprintf(w, "websocket: %d clients (%s), %d connected in %.1fs, %d failed\n",
+		r.Clients, strings.Join(roles, ", "), r.Connected, r.ConnectSeconds, r.ConnectFailures)
+	fmt.Fprintf(w, "  received      %d messages, %.0f deliveries/s\n", r.Received, r.DeliveriesPerSec)
+	fmt.Fprintf(w, "  correctness   gaps %d, duplicates %d, missing at the end %d, reconnects %d\n",
+		r.Gaps, r.Duplicates, r.Missing, r.Reconnects)
+	if len(r.CloseCodes) > 0 {
+		fmt.Fprintf(w, "  closes        %v\n", r.CloseCodes)
+	}
+	if r.LeaderLatencyCount > 0 {
+		fmt.Fprintf(w, "  POST->leader  p50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms  (%d receipts)\n",
+			r.LatencyP50Ms, r.LatencyP95Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.LeaderLatencyCount)
+	}
+	if r.ServerRSSConnected > 0 {
+		fmt.Fprintf(w, "  server RSS    %.1f MiB before, %.1f MiB connected, %.1f MiB at the end (%s): %.1f KiB per connection\n",
+			float64(r.ServerRSSBefore)/(1<<20), float64(r.ServerRSSConnected)/(1<<20), float64(r.ServerRSSEnd)/(1<<20),
+			r.RSSSource, r.RSSPerConnBytes/1024)
+	}
+}
