@@ -38,6 +38,9 @@ type Config struct {
 	// *incidents.Error with CodeUnauthorized when the request has no valid
 	// session.
 	Session func(r *http.Request) (auth.Principal, error)
+	// Workflow serves incidents, tasks, callbacks and the audit log; those
+	// endpoints answer 503 without one.
+	Workflow *incidents.Workflow
 }
 
 // Server serves Flare's HTTP API.
@@ -75,6 +78,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/v1/me", s.authorizeFunc(s.handleMe))
 	s.mux.Handle("GET /api/v1/presence", s.authorizeFunc(s.handlePresence, auth.RoleLeader, auth.RoleAdmin))
 	s.mux.HandleFunc("GET /ws", s.handleWS)
+	s.workflowRoutes()
 	s.mux.Handle("/api/", s.authorizeFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, incidents.Errorf(incidents.CodeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	}))

@@ -1,0 +1,228 @@
+package incidents
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"flare/geo"
+)
+
+// RunnerConfig configures the background work of a node.
+type RunnerConfig struct {
+	Workflow *Workflow
+	Rules    []geo.Rule
+	Lateness time.Duration // how late a call may arrive and still be clustered (default 2 min)
+	Tick     time.Duration // how often windows advance and timers are checked (default 1 s)
+	Log      zerolog.Logger
+}
+
+// Runner does a node's background work: on every node it fires due
+// supervision timers (the store makes each fire once); on the one node
+// that holds the "detector" lease it runs the incident tracker over the
+// call stream. When the leader dies another node takes the lease over,
+// rebuilds the window from the store and reaches the same incidents.
+type Runner struct {
+	cfg RunnerConfig
+}
+
+// NewRunner returns a Runner; Run starts it.
+func NewRunner(cfg RunnerConfig) (*Runner, error) {
+	if cfg.Lateness == 0 {
+		cfg.Lateness = 2 * time.Minute
+	}
+	if cfg.Tick == 0 {
+		cfg.Tick = time.Second
+	}
+	if err := geo.ValidateRules(cfg.Rules); err != nil {
+		return nil, err
+	}
+	return &Runner{cfg: cfg}, nil
+}
+
+// Run works until ctx ends, then returns nil.
+func (r *Runner) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.supervise(ctx)
+	}()
+	r.lead(ctx)
+	<-done
+	return nil
+}
+
+// supervise fires due timers every tick.
+func (r *Runner) supervise(ctx context.Context) {
+	tick := time.NewTicker(r.cfg.Tick)
+	defer tick.Stop()
+	for {
+		if n, err := r.cfg.Workflow.FireTimers(ctx); err != nil && ctx.Err() == nil {
+			r.cfg.Log.Error().Err(err).Msg("supervision timers failed")
+		} else if n > 0 {
+			r.cfg.Log.Info().Int("fired", n).Msg("supervision timers fired")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// lead takes the detector lease and tracks incidents while it holds it,
+// retrying after failures.
+func (r *Runner) lead(ctx context.Context) {
+	for ctx.Err() == nil {
+		lease, err := r.cfg.Workflow.cfg.Store.Lead(ctx, "detector")
+		if err != nil {
+			if ctx.Err() == nil {
+				r.cfg.Log.Error().Err(err).Msg("detector lease failed; retrying")
+				sleep(ctx, 5*r.cfg.Tick)
+			}
+			continue
+		}
+		r.cfg.Log.Info().Msg("this node runs the detector")
+		leaseCtx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-lease.Lost():
+				r.cfg.Log.Warn().Msg("detector lease lost")
+				cancel()
+			case <-leaseCtx.Done():
+			}
+		}()
+		for leaseCtx.Err() == nil {
+			if err := r.track(leaseCtx); err != nil && leaseCtx.Err() == nil {
+				r.cfg.Log.Error().Err(err).Msg("incident tracker failed; rebuilding from the store")
+				sleep(leaseCtx, r.cfg.Tick)
+			}
+		}
+		cancel()
+		lease.Release()
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// track rebuilds a tracker from the store and feeds it the call stream
+// until ctx ends or something fails.
+func (r *Runner) track(ctx context.Context) error {
+	wf := r.cfg.Workflow
+	t, err := NewTracker(wf, r.cfg.Rules, r.cfg.Lateness)
+	if err != nil {
+		return err
+	}
+	after, err := wf.cfg.Store.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	replayed, err := r.replay(ctx, t)
+	if err != nil {
+		return err
+	}
+	// Calls committed while the window was read come again in the log:
+	// those up to replayEnd are skipped when the replay had them.
+	replayEnd, err := wf.cfg.Store.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	tick := time.NewTicker(r.cfg.Tick)
+	defer tick.Stop()
+	for {
+		evs, err := wf.cfg.Store.ReadEvents(ctx, after, 500)
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			after = ev.Seq
+			if ev.Type != EventCallReceived {
+				continue
+			}
+			var c Call
+			if err := json.Unmarshal(ev.Data, &c); err != nil {
+				r.cfg.Log.Error().Err(err).Int64("seq", ev.Seq).Msg("unreadable call event")
+				continue
+			}
+			if ev.Seq <= replayEnd && replayed[c.ID] {
+				continue
+			}
+			if err := r.observe(ctx, t, c); err != nil {
+				return err
+			}
+		}
+		if after > replayEnd {
+			replayed = nil
+		}
+		if len(evs) == 500 {
+			continue
+		}
+		waitCtx, cancel := context.WithTimeout(ctx, r.cfg.Tick)
+		err = wf.cfg.Store.WaitEvents(waitCtx, after)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		select {
+		case <-tick.C:
+			if err := t.Advance(ctx, wf.cfg.Now()); err != nil {
+				return err
+			}
+		default:
+		}
+	}
+}
+
+// observe gives the tracker one call. A call the detector refuses as too
+// late is logged, not fatal: it was still attached where it belongs.
+func (r *Runner) observe(ctx context.Context, t *Tracker, c Call) error {
+	err := t.Observe(ctx, c)
+	if errors.Is(err, geo.ErrLate) || errors.Is(err, geo.ErrExpired) {
+		r.cfg.Log.Warn().Err(err).Str("call", c.ID).Msg("call too late to cluster")
+		return nil
+	}
+	return err
+}
+
+// replay feeds the tracker the calls of its window, oldest first, and
+// returns their ids.
+func (r *Runner) replay(ctx context.Context, t *Tracker) (map[string]bool, error) {
+	wf := r.cfg.Workflow
+	from := wf.cfg.Now().Add(-t.Window())
+	var calls []Call
+	f := CallFilter{From: from, Limit: 1000}
+	for {
+		page, err := wf.cfg.Store.ListCalls(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		calls = append(calls, page...)
+		if len(page) < f.Limit {
+			break
+		}
+		last := page[len(page)-1]
+		f.After = &CallCursor{ReceivedAt: last.ReceivedAt, ID: last.ID}
+	}
+	ids := make(map[string]bool, len(calls))
+	for i := len(calls) - 1; i >= 0; i-- {
+		ids[calls[i].ID] = true
+		if err := r.observe(ctx, t, calls[i]); err != nil {
+			return nil, err
+		}
+	}
+	r.cfg.Log.Info().Int("calls", len(calls)).Msg("detector window rebuilt")
+	return ids, t.Advance(ctx, wf.cfg.Now())
+}

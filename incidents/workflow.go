@@ -1,0 +1,523 @@
+package incidents
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Roles as the domain sees them (the hub's tokens carry the same names).
+const (
+	RoleLeader = "leader"
+	RoleAgent  = "agent"
+	RoleAdmin  = "admin"
+	RoleDept   = "dept"
+	RoleSystem = "system" // Flare itself: the detector, the supervision timers
+)
+
+// Actor is who does something: the name that goes into the event log, the
+// role and department that decide what they may do, and where the request
+// came from (kept in the audit log).
+type Actor struct {
+	Name   string
+	Role   string
+	Dept   string
+	Origin string
+}
+
+// System is the actor of Flare's own actions.
+var System = Actor{Name: "system", Role: RoleSystem}
+
+func (a Actor) leads() bool {
+	return a.Role == RoleLeader || a.Role == RoleAdmin || a.Role == RoleSystem
+}
+func (a Actor) hotline() bool { return a.leads() || a.Role == RoleAgent }
+
+// Event types of the command workflow. Their data follow AudienceOf's
+// convention: incident events carry the incident (with "departments"), task
+// events the task (with "dept", and "previous_dept" when it moved).
+const (
+	EventIncidentOpened     = "incident.opened"
+	EventIncidentUpdated    = "incident.updated"   // calls attached, grown, shrunk (detector)
+	EventIncidentGraded     = "incident.graded"    // grade changed, automatically or by a leader
+	EventIncidentConfirmed  = "incident.confirmed" // a leader confirmed it
+	EventIncidentLeadDept   = "incident.lead_dept" // lead department assigned
+	EventIncidentNote       = "incident.note"      // a leader's note
+	EventIncidentMerged     = "incident.merged"    // others merged into it
+	EventIncidentQuiet      = "incident.quiet"     // its clusters dissolved: no new calls
+	EventIncidentClosed     = "incident.closed"    // closed with a summary
+	EventIncidentPlanned    = "incident.planned"   // a dispatch plan proposed, waiting for a leader
+	EventAlertRaised        = "alert.raised"       // leadership alert: new incident, grade up, urgent call, escalation
+	EventTaskDispatched     = "task.dispatched"
+	EventTaskSigned         = "task.signed"
+	EventTaskProgress       = "task.progress"
+	EventTaskCompleted      = "task.completed"
+	EventTaskVerified       = "task.verified"
+	EventTaskResultRejected = "task.result_rejected"
+	EventTaskReturned       = "task.returned"
+	EventTaskReassigned     = "task.reassigned"
+	EventTaskExtensionAsked = "task.extension_requested"
+	EventTaskExtensionDone  = "task.extension_decided"
+	EventTaskReopened       = "task.reopened"
+	EventTaskCancelled      = "task.cancelled"
+	EventTaskReminder       = "task.reminder"     // 催办
+	EventTaskSignOverdue    = "task.sign_overdue" // not signed for in time
+	EventTaskOverdue        = "task.overdue"
+	EventTaskEscalated      = "task.escalated" // 督办
+	EventCallbackRecorded   = "callback.recorded"
+)
+
+// WorkflowConfig configures a Workflow.
+type WorkflowConfig struct {
+	Store interface {
+		Store
+		WorkflowStore
+	}
+	Taxonomy      *Taxonomy
+	Departments   *Departments
+	Jurisdictions *Regions // district lookup; nil leaves incidents without a district
+	Limits        map[UrgencyClass]TimeLimit
+	// AutoDispatch is the least severe grade whose plans are dispatched
+	// without waiting for a leader (default GradeIII: I, II and III are).
+	AutoDispatch Grade
+	Now          func() time.Time
+}
+
+// Workflow is the command-and-dispatch work of the leadership group and the
+// departments: incidents, dispatch plans, tasks, supervision and callbacks.
+// Every change is one store transaction with its events.
+type Workflow struct {
+	cfg WorkflowConfig
+}
+
+// NewWorkflow returns a Workflow; it fills defaults for Limits,
+// AutoDispatch and Now.
+func NewWorkflow(cfg WorkflowConfig) *Workflow {
+	if cfg.Limits == nil {
+		cfg.Limits = DefaultTimeLimits()
+	}
+	if cfg.AutoDispatch == 0 {
+		cfg.AutoDispatch = GradeIII
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Workflow{cfg: cfg}
+}
+
+// Departments returns the departments the workflow routes to.
+func (w *Workflow) Departments() *Departments { return w.cfg.Departments }
+
+func (w *Workflow) now() time.Time { return w.cfg.Now().UTC().Truncate(time.Microsecond) }
+
+// ValidateLimits checks time limits: every class present, every duration
+// positive. It returns an *Error with CodeInvalid naming the fault.
+func ValidateLimits(l map[UrgencyClass]TimeLimit) error {
+	for _, c := range []UrgencyClass{ClassEmergency, ClassUtility, ClassGeneral, ClassComplex} {
+		tl, ok := l[c]
+		if !ok {
+			return FieldError(CodeInvalid, string(c), "time limits lack the %s class", c)
+		}
+		for name, d := range map[string]Duration{"sign": tl.Sign, "complete": tl.Complete, "remind": tl.Remind, "escalate": tl.Escalate, "repeat": tl.Repeat} {
+			if d <= 0 {
+				return FieldError(CodeInvalid, string(c)+"."+name, "%s.%s must be positive", c, name)
+			}
+		}
+		if tl.Sign > tl.Complete || tl.Remind >= tl.Complete {
+			return FieldError(CodeInvalid, string(c), "%s: sign and remind must come before the completion limit", c)
+		}
+	}
+	return nil
+}
+
+// checkText validates a free-text input: required or not, at most max
+// characters.
+func checkText(field, v string, required bool, max int) (string, error) {
+	v = strings.TrimSpace(v)
+	if required && v == "" {
+		return "", FieldError(CodeInvalid, field, "%s is required", field)
+	}
+	if n := utf8.RuneCountInString(v); n > max {
+		return "", FieldError(CodeInvalid, field, "%s has %d characters; at most %d are allowed", field, n, max)
+	}
+	if !utf8.ValidString(v) {
+		return "", FieldError(CodeInvalid, field, "%s is not valid UTF-8", field)
+	}
+	return v, nil
+}
+
+func forbidden(a Actor, what string) error {
+	return Errorf(CodeForbidden, "role %s may not %s", a.Role, what)
+}
+
+// checkVersion refuses a change made against an outdated read.
+func checkVersion(kind, id string, have, want int64) error {
+	if want != 0 && have != want {
+		return FieldError(CodeVersionConflict, "version", "%s %s is at version %d, not %d: reload and try again", kind, id, have, want)
+	}
+	return nil
+}
+
+// incidentEvent is the data of an incident.* event: the incident, plus what
+// the event adds.
+type incidentEvent struct {
+	Incident
+	Reason string   `json:"reason,omitempty"`
+	Merged []string `json:"merged,omitempty"`
+	Note   *Note    `json:"note,omitempty"`
+}
+
+// alert is the data of an alert.raised event.
+type alert struct {
+	Kind       string     `json:"kind"` // incident_opened, grade_raised, urgent_call, escalation
+	IncidentID string     `json:"incident_id,omitempty"`
+	TaskID     string     `json:"task_id,omitempty"`
+	Grade      Grade      `json:"grade,omitempty"`
+	Colour     string     `json:"colour,omitempty"`
+	Title      string     `json:"title"`
+	Message    string     `json:"message"`
+	Urgent     bool       `json:"urgent,omitempty"`
+	Centroid   [2]float64 `json:"centroid"`
+	Dept       string     `json:"dept,omitempty"` // for escalations: the department that is late (it sees the alert)
+}
+
+// ---- incident actions of the leadership group ----
+
+// IncidentAction is a leader's action on an incident.
+type IncidentAction struct {
+	Action  string `json:"action"`  // confirm, regrade, lead_dept, note, close, dispatch
+	Version int64  `json:"version"` // the version the leader saw (0: do not check)
+	Grade   Grade  `json:"grade,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Dept    string `json:"dept,omitempty"`
+	Text    string `json:"text,omitempty"`
+	Summary string `json:"summary,omitempty"`
+	// Depts, for dispatch, replaces the plan's departments; Class its
+	// urgency class.
+	Depts []string     `json:"depts,omitempty"`
+	Class UrgencyClass `json:"class,omitempty"`
+}
+
+// ActOnIncident applies a leader's action. Errors: CodeForbidden for roles
+// other than leader and admin; CodeNotFound; CodeInvalid for bad input
+// (naming the field); CodeInvalidTransition when the incident's state does
+// not allow it; CodeVersionConflict when it changed since the leader read it.
+func (w *Workflow) ActOnIncident(ctx context.Context, actor Actor, id string, in IncidentAction) (Incident, error) {
+	if !actor.leads() {
+		return Incident{}, forbidden(actor, "act on incidents")
+	}
+	var out Incident
+	_, err := w.cfg.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		inc, err := tx.Incident(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := checkVersion("incident", id, inc.Version, in.Version); err != nil {
+			return err
+		}
+		if !inc.State.Active() {
+			return FieldError(CodeInvalidTransition, "action", "incident %s is %s", id, inc.State)
+		}
+		prev := inc.Version
+		now := w.now()
+		evType := ""
+		ev := incidentEvent{}
+		switch in.Action {
+		case "confirm":
+			if inc.State != IncidentOpen {
+				return FieldError(CodeInvalidTransition, "action", "incident %s is already %s", id, inc.State)
+			}
+			inc.State = IncidentConfirmed
+			evType = EventIncidentConfirmed
+		case "regrade":
+			if !in.Grade.Valid() {
+				return FieldError(CodeInvalid, "grade", "grade must be 1 (I, red) to 4 (IV, blue)")
+			}
+			reason, err := checkText("reason", in.Reason, true, 1000)
+			if err != nil {
+				return err
+			}
+			if in.Grade == inc.Grade {
+				return FieldError(CodeInvalid, "grade", "incident %s is already grade %d", id, in.Grade)
+			}
+			raised := in.Grade.AtLeast(inc.Grade)
+			inc.Grade, inc.GradeReason, inc.GradeManual = in.Grade, reason, true
+			evType, ev.Reason = EventIncidentGraded, reason
+			if raised {
+				if err := w.alert(ctx, tx, inc, "grade_raised", fmt.Sprintf("升级为 %s 级: %s", roman(inc.Grade), reason), false); err != nil {
+					return err
+				}
+			}
+		case "lead_dept":
+			if _, ok := w.cfg.Departments.Department(in.Dept); !ok {
+				return FieldError(CodeInvalid, "dept", "unknown department %q", in.Dept)
+			}
+			inc.LeadDept = in.Dept
+			evType = EventIncidentLeadDept
+		case "note":
+			text, err := checkText("text", in.Text, true, 2000)
+			if err != nil {
+				return err
+			}
+			n := Note{At: now, Actor: actor.Name, Text: text}
+			inc.Notes = append(inc.Notes, n)
+			evType, ev.Note = EventIncidentNote, &n
+		case "close":
+			summary, err := checkText("summary", in.Summary, true, 4000)
+			if err != nil {
+				return err
+			}
+			tasks, err := tx.TasksOfIncident(ctx, id)
+			if err != nil {
+				return err
+			}
+			open := 0
+			for _, t := range tasks {
+				if t.State.Open() || t.State == TaskReturned || t.State == TaskCompleted {
+					open++
+				}
+			}
+			if open > 0 {
+				return FieldError(CodeInvalidTransition, "action", "incident %s has %d unfinished tasks: verify, cancel or reassign them first", id, open)
+			}
+			inc.State, inc.Summary, inc.ClosedAt = IncidentClosed, summary, &now
+			evType = EventIncidentClosed
+		case "dispatch":
+			if err := w.dispatchPlan(ctx, tx, &inc, actor, in.Depts, in.Class); err != nil {
+				return err
+			}
+			evType = EventIncidentUpdated
+		default:
+			return FieldError(CodeInvalid, "action", "unknown incident action %q (confirm, regrade, lead_dept, note, close, dispatch)", in.Action)
+		}
+		inc.Version = prev + 1
+		inc.UpdatedAt = now
+		if err := tx.PutIncident(ctx, inc, prev); err != nil {
+			return err
+		}
+		ev.Incident = inc
+		out = inc
+		return tx.Append(ctx, EventInput{Type: evType, Actor: actor.Name, Origin: actor.Origin, Data: ev})
+	})
+	return out, err
+}
+
+// MergeIncidents merges other into survivor by a leader's decision: calls,
+// categories and tasks move to the survivor, which records the merged id;
+// the other incident ends in state merged. Errors as ActOnIncident, and
+// CodeInvalid when both ids are the same.
+func (w *Workflow) MergeIncidents(ctx context.Context, actor Actor, survivorID, otherID, reason string) (Incident, error) {
+	if !actor.leads() {
+		return Incident{}, forbidden(actor, "merge incidents")
+	}
+	if survivorID == otherID {
+		return Incident{}, FieldError(CodeInvalid, "other", "an incident cannot be merged into itself")
+	}
+	reason, err := checkText("reason", reason, true, 1000)
+	if err != nil {
+		return Incident{}, err
+	}
+	var out Incident
+	_, err = w.cfg.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		var err error
+		out, err = w.merge(ctx, tx, actor, survivorID, []string{otherID}, reason)
+		return err
+	})
+	return out, err
+}
+
+// merge moves the others into survivor inside tx.
+func (w *Workflow) merge(ctx context.Context, tx Tx, actor Actor, survivorID string, others []string, reason string) (Incident, error) {
+	s, err := tx.Incident(ctx, survivorID)
+	if err != nil {
+		return Incident{}, err
+	}
+	if !s.State.Active() {
+		return Incident{}, FieldError(CodeInvalidTransition, "id", "incident %s is %s", survivorID, s.State)
+	}
+	prevS := s.Version
+	now := w.now()
+	for _, oid := range others {
+		o, err := tx.Incident(ctx, oid)
+		if err != nil {
+			return Incident{}, err
+		}
+		if !o.State.Active() {
+			return Incident{}, FieldError(CodeInvalidTransition, "other", "incident %s is %s", oid, o.State)
+		}
+		if err := tx.AttachCalls(ctx, survivorID, o.Calls); err != nil {
+			return Incident{}, err
+		}
+		s.Calls = mergeIDs(s.Calls, o.Calls)
+		s.UrgentCalls += o.UrgentCalls
+		for c, n := range o.Categories {
+			if s.Categories == nil {
+				s.Categories = map[string]int{}
+			}
+			s.Categories[c] += n
+		}
+		s.Clusters = mergeIDs(s.Clusters, o.Clusters)
+		if o.FirstCallAt.Before(s.FirstCallAt) {
+			s.FirstCallAt = o.FirstCallAt
+		}
+		if o.LastCallAt.After(s.LastCallAt) {
+			s.LastCallAt = o.LastCallAt
+		}
+		if o.Grade.AtLeast(s.Grade) && o.Grade != s.Grade {
+			s.Grade, s.GradeReason = o.Grade, "merged with "+oid+": "+o.GradeReason
+		}
+		s.MergedFrom = append(s.MergedFrom, oid)
+		tasks, err := tx.TasksOfIncident(ctx, oid)
+		if err != nil {
+			return Incident{}, err
+		}
+		for _, t := range tasks {
+			prev := t.Version
+			t.IncidentID, t.Version, t.UpdatedAt = survivorID, prev+1, now
+			if err := tx.PutTask(ctx, t, prev); err != nil {
+				return Incident{}, err
+			}
+			s.Departments = mergeIDs(s.Departments, []string{t.Dept})
+		}
+		prevO := o.Version
+		o.State, o.MergedInto, o.Version, o.UpdatedAt, o.Clusters = IncidentMerged, survivorID, prevO+1, now, nil
+		if err := tx.PutIncident(ctx, o, prevO); err != nil {
+			return Incident{}, err
+		}
+	}
+	s.Version, s.UpdatedAt = prevS+1, now
+	if err := tx.PutIncident(ctx, s, prevS); err != nil {
+		return Incident{}, err
+	}
+	return s, tx.Append(ctx, EventInput{Type: EventIncidentMerged, Actor: actor.Name, Origin: actor.Origin,
+		Data: incidentEvent{Incident: s, Merged: others, Reason: reason}})
+}
+
+// mergeIDs returns a with the ids of b it lacks appended.
+func mergeIDs(a, b []string) []string {
+	for _, id := range b {
+		if !slices.Contains(a, id) {
+			a = append(a, id)
+		}
+	}
+	return a
+}
+
+func roman(g Grade) string {
+	switch g {
+	case GradeI:
+		return "I"
+	case GradeII:
+		return "II"
+	case GradeIII:
+		return "III"
+	case GradeIV:
+		return "IV"
+	}
+	return "?"
+}
+
+// alert appends an alert.raised event for the leadership group.
+func (w *Workflow) alert(ctx context.Context, tx Tx, inc Incident, kind, message string, urgent bool) error {
+	return tx.Append(ctx, EventInput{Type: EventAlertRaised, Actor: System.Name, Data: alert{
+		Kind: kind, IncidentID: inc.ID, Grade: inc.Grade, Colour: inc.Grade.Colour(), Title: inc.Title,
+		Message: message, Urgent: urgent, Centroid: inc.Centroid,
+	}})
+}
+
+// ---- dispatch plans ----
+
+// classFor returns the urgency class of an incident's tasks: grades I to III
+// are emergencies; a grade IV incident of utility categories gets the
+// utility limit; anything else the general one.
+func classFor(inc Incident) UrgencyClass {
+	if inc.Grade.AtLeast(GradeIII) || inc.UrgentCalls > 0 {
+		return ClassEmergency
+	}
+	utility := 0
+	for c, n := range inc.Categories {
+		if c == "power_outage" || c == "water_supply" || c == "gas_leak" {
+			utility += n
+		}
+	}
+	if utility*2 >= len(inc.Calls) && utility > 0 {
+		return ClassUtility
+	}
+	return ClassGeneral
+}
+
+// proposePlan routes an incident: the departments that own its categories
+// (most called about first), then the government of its district (属地).
+func (w *Workflow) proposePlan(inc Incident) *DispatchPlan {
+	p := &DispatchPlan{Class: classFor(inc)}
+	cats := make([]string, 0, len(inc.Categories))
+	for c := range inc.Categories {
+		cats = append(cats, c)
+	}
+	sort.Slice(cats, func(i, j int) bool {
+		if inc.Categories[cats[i]] != inc.Categories[cats[j]] {
+			return inc.Categories[cats[i]] > inc.Categories[cats[j]]
+		}
+		return cats[i] < cats[j]
+	})
+	seen := map[string]bool{}
+	for _, c := range cats {
+		for _, d := range w.cfg.Departments.Owners(c) {
+			if !seen[d] {
+				seen[d] = true
+				p.Items = append(p.Items, PlanItem{Dept: d, Reason: "owns " + c})
+			}
+		}
+	}
+	if inc.District != "" {
+		if d, ok := w.cfg.Departments.DistrictGovernment(inc.District); ok && !seen[d] {
+			p.Items = append(p.Items, PlanItem{Dept: d, Reason: "district government of " + inc.District})
+		}
+	}
+	return p
+}
+
+// dispatchPlan creates the tasks of inc's plan (optionally replacing its
+// departments and class), once.
+func (w *Workflow) dispatchPlan(ctx context.Context, tx Tx, inc *Incident, actor Actor, depts []string, class UrgencyClass) error {
+	if inc.Plan == nil {
+		inc.Plan = w.proposePlan(*inc)
+	}
+	if inc.Plan.Dispatched {
+		return FieldError(CodeInvalidTransition, "action", "the plan of incident %s is already dispatched", inc.ID)
+	}
+	if class != "" {
+		if _, ok := w.cfg.Limits[class]; !ok {
+			return FieldError(CodeInvalid, "class", "unknown urgency class %q (emergency, utility, general, complex)", class)
+		}
+		inc.Plan.Class = class
+	}
+	if len(depts) > 0 {
+		items := make([]PlanItem, 0, len(depts))
+		for _, d := range depts {
+			if _, ok := w.cfg.Departments.Department(d); !ok {
+				return FieldError(CodeInvalid, "depts", "unknown department %q", d)
+			}
+			if !slices.ContainsFunc(items, func(it PlanItem) bool { return it.Dept == d }) {
+				items = append(items, PlanItem{Dept: d, Reason: "chosen by " + actor.Name})
+			}
+		}
+		inc.Plan.Items = items
+	}
+	if len(inc.Plan.Items) == 0 {
+		return FieldError(CodeInvalid, "depts", "the plan of incident %s names no department", inc.ID)
+	}
+	now := w.now()
+	inc.Plan.Dispatched, inc.Plan.Auto = true, actor.Role == RoleSystem
+	inc.Plan.DecidedBy, inc.Plan.DecidedAt = actor.Name, &now
+	for _, it := range inc.Plan.Items {
+		if _, err := w.newTask(ctx, tx, inc, it.Dept, inc.Plan.Class, actor, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
