@@ -201,7 +201,7 @@ func checkInvariants(tb testing.TB, d *Detector) error {
 				return fmt.Errorf("point %s: anchor %s is not a core neighbour", p.id, a.id)
 			}
 		}
-		if d.cells[p.cell.key] != p.cell || p.cell.pts[p.cellPos].idx != i {
+		if d.cellAt(p.cell.row, p.cell.col) != p.cell || p.cell.pts[p.cellPos].idx != i {
 			return fmt.Errorf("point %s: cell bookkeeping is off", p.id)
 		}
 	}
@@ -212,7 +212,18 @@ func checkInvariants(tb testing.TB, d *Detector) error {
 		}
 	}
 	comps := make(map[*component][2]int32)
-	for _, c := range d.cells {
+	var cells []*cell
+	for _, b := range d.blocks {
+		for _, c := range b.cells {
+			if c != nil {
+				cells = append(cells, c)
+			}
+		}
+	}
+	if len(cells) != d.ncells {
+		return fmt.Errorf("%d cells, d.ncells %d", len(cells), d.ncells)
+	}
+	for _, c := range cells {
 		var cores int32
 		for _, e := range c.pts {
 			if d.pts[e.idx].core {
@@ -221,14 +232,14 @@ func checkInvariants(tb testing.TB, d *Detector) error {
 		}
 		anchored := anchoredIn[c]
 		if cores != c.cores || anchored != c.anchored {
-			return fmt.Errorf("cell %x: cores %d anchored %d, want %d %d", c.key, c.cores, c.anchored, cores, anchored)
+			return fmt.Errorf("cell %x: cores %d anchored %d, want %d %d", cellKey(c.row, c.col), c.cores, c.anchored, cores, anchored)
 		}
 		if (cores > 0) != (c.comp != nil) {
-			return fmt.Errorf("cell %x: %d cores, component %p", c.key, cores, c.comp)
+			return fmt.Errorf("cell %x: %d cores, component %p", cellKey(c.row, c.col), cores, c.comp)
 		}
 		for _, e := range c.edges {
 			if want := pairs[[2]*cell{c, e.to}]; e.n != want || e.to.comp != c.comp {
-				return fmt.Errorf("cell %x: edge count %d, want %d", c.key, e.n, want)
+				return fmt.Errorf("cell %x: edge count %d, want %d", cellKey(c.row, c.col), e.n, want)
 			}
 		}
 		want := 0
@@ -238,11 +249,11 @@ func checkInvariants(tb testing.TB, d *Detector) error {
 			}
 		}
 		if want != len(c.edges) {
-			return fmt.Errorf("cell %x: %d edges, want %d", c.key, len(c.edges), want)
+			return fmt.Errorf("cell %x: %d edges, want %d", cellKey(c.row, c.col), len(c.edges), want)
 		}
 		if c.comp != nil {
 			if c.comp.cells[c.compPos] != c {
-				return fmt.Errorf("cell %x: compPos is off", c.key)
+				return fmt.Errorf("cell %x: compPos is off", cellKey(c.row, c.col))
 			}
 			s := comps[c.comp]
 			comps[c.comp] = [2]int32{s[0] + cores + anchored, s[1] + cores}

@@ -59,25 +59,28 @@ type Detector struct {
 	step     uint64 // counts arrivals and expiries
 	nextID   ClusterID
 
-	grid  *grid
-	cells map[uint64]*cell
-	byID  map[ClusterID]*component
-	ids   map[string]int32 // points in the window by id
-	pts   []point          // slab; free slots are listed in free
-	free  []int32
-	heap  []int32 // live points by (time, seq)
-	live  int
+	grid   *grid
+	blocks map[uint64]*block // occupied cells, eight by eight
+	ncells int
+	byID   map[ClusterID]*component
+	ids    map[string]int32 // points in the window by id
+	pts    []point          // slab; free slots are listed in free
+	free   []int32
+	heap   []int32 // live points by (time, seq)
+	live   int
 
 	// Scratch space reused across calls.
-	spanBuf  []span
-	bufs     [1][]int32
-	lost     []int32
-	reanchor []int32
-	suspects []*cell
-	touched  []*component
-	spare    []*component
-	bfs      bfsState
-	mark     uint32
+	spanBuf      []span
+	bufs         [1][]int32
+	lost         []int32
+	reanchor     []int32
+	suspects     []*cell
+	scratchCells []*cell
+	touched      []*component
+	spare        []*component
+	bfs          bfsState
+	mark         uint32
+	accStamp     uint32
 
 	own    []Event
 	events *[]Event
@@ -120,9 +123,29 @@ type entry struct {
 	idx      int32
 }
 
+// block holds the occupied cells of eight rows by eight columns, so that a
+// neighbourhood query looks up a few blocks rather than every cell.
+type block struct {
+	cells [64]*cell
+	n     int
+}
+
+func blockKey(r, c int32) (uint64, int) {
+	return uint64(uint32(r>>3))<<32 | uint64(uint32(c>>3)), int(r&7)<<3 | int(c&7)
+}
+
+// cellAt returns the cell at row r, column c, or nil.
+func (d *Detector) cellAt(r, c int32) *cell {
+	k, i := blockKey(r, c)
+	if b := d.blocks[k]; b != nil {
+		return b.cells[i]
+	}
+	return nil
+}
+
 // cell is one grid cell holding at least one point.
 type cell struct {
-	key      uint64
+	row, col int32
 	pts      []entry
 	cores    int32 // core points in the cell
 	anchored int32 // border points whose anchor is in the cell
@@ -131,6 +154,8 @@ type cell struct {
 	edges    []edge
 	mark     uint32
 	front    int32
+	accMark  uint32 // scratch for makeCore and unmakeCore
+	acc      int32
 }
 
 // edge links two cells that hold core points within eps of each other;
@@ -163,7 +188,7 @@ func NewDetector(r Rule, opts Options) (*Detector, error) {
 		lateness: int64(opts.Lateness),
 		now:      math.MinInt64,
 		grid:     newGrid(r.Eps),
-		cells:    make(map[uint64]*cell),
+		blocks:   make(map[uint64]*block),
 		byID:     make(map[ClusterID]*component),
 		ids:      make(map[string]int32),
 	}
@@ -286,6 +311,7 @@ func (d *Detector) query(dst []int32, lat, lon float64, skip int32) []int32 {
 	g := d.grid
 	cosLat := math.Cos(lat * deg)
 	d.spanBuf = g.spans(d.spanBuf[:0], lat, lon)
+	lastKey, last := ^uint64(0), (*block)(nil)
 	for _, s := range d.spanBuf {
 		ri := g.info(s.row)
 		for c := s.c0; c <= s.c1; c++ {
@@ -293,7 +319,14 @@ func (d *Detector) query(dst []int32, lat, lon float64, skip int32) []int32 {
 			if col < 0 {
 				col += ri.ncols
 			}
-			cl := d.cells[cellKey(s.row, col)]
+			k, at := blockKey(s.row, col)
+			if k != lastKey {
+				lastKey, last = k, d.blocks[k]
+			}
+			if last == nil {
+				continue
+			}
+			cl := last.cells[at]
 			if cl == nil {
 				continue
 			}
@@ -323,7 +356,6 @@ func (d *Detector) compact(i int32) []nref {
 			k++
 		}
 	}
-	clear(p.nbrs[k:])
 	p.nbrs = p.nbrs[:k]
 	return p.nbrs
 }
@@ -349,6 +381,9 @@ func (d *Detector) insert(p Point, t int64) {
 	found := d.query(d.bufs[0][:0], p.Lat, p.Lon, -1)
 	d.bufs[0] = found
 	me := nref{idx: i, gen: q.gen}
+	if cap(q.nbrs) < len(found)+8 {
+		q.nbrs = make([]nref, 0, 2*len(found)+16)
+	}
 	for _, r := range found {
 		q.nbrs = append(q.nbrs, nref{idx: r, gen: d.pts[r].gen})
 	}
@@ -424,7 +459,6 @@ func (d *Detector) expire(i int32) {
 	}
 	d.reanchor = reanchor[:0]
 	p := &d.pts[i]
-	clear(p.nbrs)
 	*p = point{gen: p.gen, nbrs: p.nbrs[:0]}
 	d.free = append(d.free, i)
 	d.checkSplits()
@@ -460,32 +494,30 @@ func (d *Detector) makeCore(c int32, nb []nref) {
 	d.touch(a.comp)
 	a.comp.size++
 	a.comp.cores++
-	// Neighbours come mostly in runs from one cell: count a run, then link
-	// once.
-	var run *cell
-	k := int32(0)
+	// Count the core neighbours per cell, then link each cell once.
+	d.accStamp++
+	cells := d.scratchCells[:0]
 	for _, ref := range nb {
 		r := ref.idx
 		q := &d.pts[r]
 		switch {
 		case q.core:
-			if q.cell == a {
-				continue
-			}
-			if q.cell != run {
-				if k > 0 {
-					d.link(a, run, k)
+			if b := q.cell; b != a {
+				if b.accMark != d.accStamp {
+					b.accMark, b.acc = d.accStamp, 0
+					cells = append(cells, b)
 				}
-				run, k = q.cell, 0
+				b.acc++
 			}
-			k++
 		case q.anchor < 0:
 			d.setAnchor(r, c)
 		}
 	}
-	if k > 0 {
-		d.link(a, run, k)
+	for _, b := range cells {
+		d.link(a, b, b.acc)
 	}
+	clear(cells)
+	d.scratchCells = cells[:0]
 }
 
 // unmakeCore turns core point c, whose neighbours are nb, into a non-core
@@ -495,31 +527,30 @@ func (d *Detector) unmakeCore(c int32, nb []nref, reanchor []int32) []int32 {
 	p := &d.pts[c]
 	p.core = false
 	a := p.cell
-	var run *cell
-	k := int32(0)
+	d.accStamp++
+	cells := d.scratchCells[:0]
 	for _, ref := range nb {
 		r := ref.idx
 		q := &d.pts[r]
 		switch {
 		case q.core:
-			if q.cell == a {
-				continue
-			}
-			if q.cell != run {
-				if k > 0 {
-					d.unlink(a, run, k)
+			if b := q.cell; b != a {
+				if b.accMark != d.accStamp {
+					b.accMark, b.acc = d.accStamp, 0
+					cells = append(cells, b)
 				}
-				run, k = q.cell, 0
+				b.acc++
 			}
-			k++
 		case q.anchor == c:
 			d.unanchor(r)
 			reanchor = append(reanchor, r)
 		}
 	}
-	if k > 0 {
-		d.unlink(a, run, k)
+	for _, b := range cells {
+		d.unlink(a, b, b.acc)
 	}
+	clear(cells)
+	d.scratchCells = cells[:0]
 	comp := a.comp
 	d.touch(comp)
 	comp.size--
@@ -550,11 +581,20 @@ func (d *Detector) unanchor(x int32) {
 // gridAdd puts point i in its cell.
 func (d *Detector) gridAdd(i int32) {
 	p := &d.pts[i]
-	k := d.grid.keyOf(p.lat, p.lon)
-	c := d.cells[k]
+	r := d.grid.row(p.lat)
+	col := d.grid.info(r).col(p.lon)
+	k, at := blockKey(r, col)
+	b := d.blocks[k]
+	if b == nil {
+		b = &block{}
+		d.blocks[k] = b
+	}
+	c := b.cells[at]
 	if c == nil {
-		c = &cell{key: k}
-		d.cells[k] = c
+		c = &cell{row: r, col: col}
+		b.cells[at] = c
+		b.n++
+		d.ncells++
 	}
 	p.cell = c
 	p.cellPos = int32(len(c.pts))
@@ -573,7 +613,13 @@ func (d *Detector) gridRemove(i int32) {
 	}
 	c.pts = c.pts[:last]
 	if last == 0 {
-		delete(d.cells, c.key)
+		k, at := blockKey(c.row, c.col)
+		b := d.blocks[k]
+		b.cells[at] = nil
+		d.ncells--
+		if b.n--; b.n == 0 {
+			delete(d.blocks, k)
+		}
 	}
 	p.cell = nil
 }
