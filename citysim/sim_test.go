@@ -413,3 +413,35 @@ func TestPostStopsOnRefusedToken(t *testing.T) {
 		t.Fatalf("Post(wrong token) = %+v, %v; want ErrUnauthorized and nothing created", st, err)
 	}
 }
+
+// BenchmarkReplayDay replays a simulated city day through all the default
+// rules at once, as the hub does, and reports calls per second.
+func BenchmarkReplayDay(b *testing.B) {
+	for _, perDay := range []float64{DefaultCallsPerDay, 100_000} {
+		b.Run(fmt.Sprintf("calls-per-day=%d", int(perDay)), func(b *testing.B) {
+			calls := generate(b, Config{Seed: 1, CallsPerDay: perDay, Scenarios: DefaultScenarios()})
+			pts := make([]geo.Point, len(calls))
+			for i, c := range calls {
+				pts[i] = geo.Point{ID: c.ID, Time: c.ReceivedAt, Lat: c.Lat, Lon: c.Lon, Category: c.Category}
+			}
+			var evs []geo.Event
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				set, err := geo.NewSet(geo.DefaultRules(), geo.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, p := range pts {
+					if err := set.Add(p); err != nil {
+						b.Fatal(err)
+					}
+					evs = set.TakeEvents(evs[:0])
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(len(pts)), "calls/day")
+			b.ReportMetric(float64(len(pts))*float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+		})
+	}
+}

@@ -11,54 +11,29 @@ import (
 
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/quadtree"
+
+	"flare/citysim"
 )
 
-// hotspot is a centre of calls in the city-like distribution.
-type hotspot struct {
-	lat, lon, sigmaKm, weight float64
-}
-
-// zhuhaiHotspots approximates where a day's calls in Zhuhai come from: the
-// dense downtown of Xiangzhou (Gongbei, Jida, Xiangzhou, Qianshan), the
-// northern towns, Hengqin, Doumen and Jinwan.
-var zhuhaiHotspots = []hotspot{
-	{22.2230, 113.5460, 1.2, 14}, // Gongbei
-	{22.2590, 113.5790, 1.5, 12}, // Jida
-	{22.2730, 113.5650, 1.5, 10}, // Xiangzhou old town
-	{22.2400, 113.5250, 1.8, 10}, // Qianshan
-	{22.2950, 113.5450, 2.0, 8},  // Meihua / Cuiwei
-	{22.3550, 113.5900, 2.5, 7},  // Tangjia
-	{22.1300, 113.5300, 2.0, 5},  // Hengqin
-	{22.2050, 113.2950, 2.0, 6},  // Doumen town (Jing'an)
-	{22.1200, 113.3600, 2.5, 4},  // Jinwan (Hongqi)
-	{22.0450, 113.3600, 2.0, 4},  // Sanzao
-	{22.3600, 113.3000, 3.0, 3},  // Baijiao / Doumen north
-}
-
-// positions generates n positions, either city-like (mixture of hotspots
-// plus a thin background) or uniform over the Zhuhai box.
-func positions(rng *rand.Rand, n int, uniform bool) [][2]float64 {
+// positions generates n positions, either city-like (the simulator's
+// Zhuhai: calls around busy places and across the districts) or uniform
+// over the Zhuhai box.
+func positions(tb testing.TB, rng *rand.Rand, n int, uniform bool) [][2]float64 {
+	tb.Helper()
 	out := make([][2]float64, n)
-	var total float64
-	for _, h := range zhuhaiHotspots {
-		total += h.weight
+	if uniform {
+		for i := range out {
+			out[i] = [2]float64{21.95 + rng.Float64()*0.45, 113.15 + rng.Float64()*0.55}
+		}
+		return out
+	}
+	city, err := citysim.DefaultCity()
+	if err != nil {
+		tb.Fatal(err)
 	}
 	for i := range out {
-		if uniform || rng.IntN(10) == 0 {
-			out[i] = [2]float64{21.95 + rng.Float64()*0.45, 113.15 + rng.Float64()*0.55}
-			continue
-		}
-		x := rng.Float64() * total
-		h := zhuhaiHotspots[0]
-		for _, c := range zhuhaiHotspots {
-			if x < c.weight {
-				h = c
-				break
-			}
-			x -= c.weight
-		}
-		s := h.sigmaKm / 111.2
-		out[i] = [2]float64{h.lat + rng.NormFloat64()*s, h.lon + rng.NormFloat64()*s/math.Cos(h.lat*deg)}
+		p, _, _ := city.Place(rng)
+		out[i] = [2]float64{p[1], p[0]}
 	}
 	return out
 }
@@ -75,10 +50,11 @@ type streamer struct {
 	t    time.Time
 }
 
-func newStreamer(n int, uniform bool) *streamer {
+func newStreamer(tb testing.TB, n int, uniform bool) *streamer {
+	tb.Helper()
 	rng := rand.New(rand.NewPCG(7, uint64(n)))
 	m := max(4*n, 1<<18)
-	return &streamer{pos: positions(rng, m, uniform), gap: benchRule.Window / time.Duration(n), t: t0}
+	return &streamer{pos: positions(tb, rng, m, uniform), gap: benchRule.Window / time.Duration(n), t: t0}
 }
 
 func (s *streamer) point() Point {
@@ -121,7 +97,7 @@ func BenchmarkArrival(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				s := newStreamer(n, dist == "uniform")
+				s := newStreamer(b, n, dist == "uniform")
 				warm(b, d, s, n)
 				pts := make([]Point, b.N)
 				for i := range pts {
@@ -154,7 +130,7 @@ func BenchmarkBatchRerun(b *testing.B) {
 	for _, dist := range []string{"city", "uniform"} {
 		for _, n := range []int{1_000, 10_000, 50_000} {
 			b.Run(fmt.Sprintf("%s/window=%d", dist, n), func(b *testing.B) {
-				s := newStreamer(n, dist == "uniform")
+				s := newStreamer(b, n, dist == "uniform")
 				win := make([]Point, 0, n+1)
 				for i := 0; i < n; i++ {
 					win = append(win, s.point())
@@ -254,7 +230,7 @@ func BenchmarkIndex(b *testing.B) {
 	const n = 50_000
 	b.Run("grid", func(b *testing.B) {
 		d, _ := NewDetector(benchRule, Options{})
-		s := newStreamer(n, false)
+		s := newStreamer(b, n, false)
 		var ring []int32
 		add := func() int {
 			p := s.point()
@@ -284,7 +260,7 @@ func BenchmarkIndex(b *testing.B) {
 	})
 	b.Run("quadtree", func(b *testing.B) {
 		qt := quadtree.New(orb.Bound{Min: orb.Point{113, 21.5}, Max: orb.Point{114, 22.8}})
-		s := newStreamer(n, false)
+		s := newStreamer(b, n, false)
 		var ring []orb.Point
 		var buf []orb.Pointer
 		latStep := benchRule.Eps / orb.EarthRadius / deg * grow

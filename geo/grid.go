@@ -128,14 +128,6 @@ func (ri *rowInfo) col(lon float64) int32 {
 	return c
 }
 
-func cellKey(r, c int32) uint64 { return uint64(uint32(r))<<32 | uint64(uint32(c)) }
-
-// keyOf returns the key of the cell holding the position.
-func (g *grid) keyOf(lat, lon float64) uint64 {
-	r := g.row(lat)
-	return cellKey(r, g.info(r).col(lon))
-}
-
 // span is the part of one row that a query must visit.
 type span struct {
 	row    int32

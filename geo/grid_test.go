@@ -1,0 +1,92 @@
+package geo
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/paulmach/orb"
+	orbgeo "github.com/paulmach/orb/geo"
+)
+
+func cellKey(r, c int32) uint64 { return uint64(uint32(r))<<32 | uint64(uint32(c)) }
+
+// randomPlace returns a position anywhere, often near a pole or the
+// antimeridian.
+func randomPlace(rng *rand.Rand) (lat, lon float64) {
+	switch rng.IntN(4) {
+	case 0:
+		lat = math.Copysign(90-rng.Float64()*rng.Float64()*2, rng.Float64()-0.5)
+	case 1:
+		lat = rng.Float64()*2 - 1
+	default:
+		lat = rng.Float64()*180 - 90
+	}
+	lon = rng.Float64()*360 - 180
+	if rng.IntN(3) == 0 {
+		lon = math.Copysign(180-rng.Float64()*rng.Float64(), lon)
+	}
+	return lat, lon
+}
+
+// TestCellsAreCliques checks the property the clusters rely on: any two
+// points in one cell are neighbours by orb's haversine distance.
+func TestCellsAreCliques(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 20000; i++ {
+		eps := MinEps * math.Pow(MaxEps/MinEps, rng.Float64())
+		g := newGrid(eps)
+		lat, lon := randomPlace(rng)
+		r := g.row(lat)
+		ri := g.info(r)
+		c := ri.col(lon)
+		// Two random points of that cell, corners included.
+		pick := func() (float64, float64) {
+			la := ri.latLo + g.rowDeg*[]float64{0, 1 - 1e-12, rng.Float64()}[rng.IntN(3)]
+			lo := -180 + ri.colDeg*(float64(c)+[]float64{0, 1 - 1e-12, rng.Float64()}[rng.IntN(3)])
+			return math.Min(90, la), lo
+		}
+		la1, lo1 := pick()
+		la2, lo2 := pick()
+		if d := orbgeo.DistanceHaversine(orb.Point{lo1, la1}, orb.Point{lo2, la2}); d > eps {
+			t.Fatalf("DistanceHaversine(%v,%v to %v,%v) = %v in one cell, want <= eps %v", la1, lo1, la2, lo2, d, eps)
+		}
+	}
+}
+
+// TestQueryFindsEveryNeighbour compares neighbourhood queries with a brute
+// force search, anywhere on Earth.
+func TestQueryFindsEveryNeighbour(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for round := 0; round < 200; round++ {
+		eps := MinEps * math.Pow(MaxEps/MinEps, rng.Float64())
+		d, err := NewDetector(Rule{Name: "q", Eps: eps, MinCalls: 1000, Window: MaxWindow}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lat0, lon0 := randomPlace(rng)
+		spread := eps / 111_000 * 3
+		var pts [][2]float64
+		for i := 0; i < 150; i++ {
+			lat := math.Max(-90, math.Min(90, lat0+rng.NormFloat64()*spread))
+			lon := lon0 + rng.NormFloat64()*spread/math.Max(0.05, math.Cos(lat0*deg))
+			lon = math.Mod(lon+540, 360) - 180
+			idx := d.alloc()
+			d.pts[idx] = point{lat: lat, lon: lon, anchor: -1}
+			d.gridAdd(idx)
+			pts = append(pts, [2]float64{lat, lon})
+		}
+		for i, p := range pts {
+			got := map[int32]bool{}
+			for _, j := range d.query(nil, p[0], p[1], int32(i)) {
+				got[j] = true
+			}
+			for j, q := range pts {
+				want := j != i && orbgeo.DistanceHaversine(orb.Point{p[1], p[0]}, orb.Point{q[1], q[0]}) <= eps
+				if got[int32(j)] != want {
+					t.Fatalf("eps %v: query(%v) has %v = %v, want %v", eps, p, q, got[int32(j)], want)
+				}
+			}
+		}
+	}
+}
