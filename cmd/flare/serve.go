@@ -219,6 +219,15 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 	log.Info().Str("addr", ln.Addr().String()).Str("store", kind).Str("service_area", area.String()).
 		Str("version", version()).Msg("flare is serving")
 	fmt.Fprintf(stdout, "flare listening on http://%s\n", ln.Addr())
+	demoDone := make(chan struct{})
+	if c.demo {
+		go func() {
+			defer close(demoDone)
+			runDemo(ctx, loopbackURL(ln.Addr()), sign, log)
+		}()
+	} else {
+		close(demoDone)
+	}
 
 	select {
 	case <-ctx.Done():
@@ -235,9 +244,18 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 	if err := srv.CloseWebSockets(stopCtx); err != nil {
 		errs = append(errs, fmt.Errorf("close websockets: %w", err))
 	}
+	<-demoDone
 	if err := intake.Close(stopCtx); err != nil {
 		errs = append(errs, fmt.Errorf("drain intake: %w", err))
 	}
 	log.Info().Msg("stopped")
 	return errors.Join(errs...)
+}
+
+// loopbackURL returns a URL that reaches the listener from this machine.
+func loopbackURL(addr net.Addr) string {
+	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		return fmt.Sprintf("http://127.0.0.1:%d", tcp.Port)
+	}
+	return "http://" + addr.String()
 }
