@@ -61,17 +61,15 @@ func (s *Store) CreateCalls(ctx context.Context, calls []incidents.NewCall) ([]i
 	}
 }
 
-// createCalls runs the transaction of CreateCalls and returns its plan and
-// the last seq it allocated.
+// createCalls decides the batch against the stored calls and writes the
+// calls to create, with their events, in one statement, so in one
+// transaction that allocates its seqs last. It returns the plan and the last
+// seq allocated. A concurrent writer storing one of the ids or keys between
+// the two steps makes the write fail with a unique violation, and nothing is
+// stored.
 func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (plan callbatch.Plan, last int64, err error) {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return plan, 0, err
-	}
-	defer tx.Rollback(ctx) // after Commit, a no-op
-
 	ids, keys := callbatch.Lookups(calls)
-	rows, err := tx.Query(ctx, `SELECT `+callColumns+` FROM calls
+	rows, err := s.pool.Query(ctx, `SELECT `+callColumns+` FROM calls
 		WHERE id = ANY($1) OR idempotency_key = ANY($2)`, ids, keys)
 	if err != nil {
 		return plan, 0, err
@@ -85,58 +83,62 @@ func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (pla
 	plan = callbatch.Decide(calls, stored)
 	n := len(plan.Create)
 	if n == 0 {
-		return plan, 0, tx.Commit(ctx)
+		return plan, 0, nil
 	}
-
-	// Allocate the seqs last: the counter's row lock, held until commit,
-	// makes the next writer wait until this transaction is visible.
-	if err := tx.QueryRow(ctx, `UPDATE event_counter SET last = last + $1 RETURNING last`, n).Scan(&last); err != nil {
-		return plan, 0, err
-	}
-	plan.SetSeqs(last - int64(n) + 1)
 
 	var (
-		seqs               = make([]int64, n)
-		ats, received      = make([]time.Time, n), make([]time.Time, n)
-		actors, data       = make([]string, n), make([]string, n)
-		callIDs, addresses = make([]string, n), make([]string, n)
-		categories, descs  = make([]string, n), make([]string, n)
-		callers, hashes    = make([]string, n), make([]string, n)
+		received, recorded = make([]time.Time, n), make([]time.Time, n)
+		data, callIDs      = make([]string, n), make([]string, n)
 		lats, lons         = make([]float64, n), make([]float64, n)
+		addresses, cats    = make([]string, n), make([]string, n)
+		descs, callers     = make([]string, n), make([]string, n)
+		actors, hashes     = make([]string, n), make([]string, n)
 		urgents            = make([]bool, n)
 		idemKeys           = make([]*string, n)
 	)
 	for k, i := range plan.Create {
-		c := plan.Results[i].Call
+		c := plan.Results[i].Call // Seq is set by the statement
 		b, err := json.Marshal(c)
 		if err != nil {
 			return plan, 0, err
 		}
-		seqs[k], ats[k], actors[k], data[k] = c.Seq, c.RecordedAt, c.Actor, string(b)
-		callIDs[k], received[k], lats[k], lons[k] = c.ID, c.ReceivedAt, c.Lat, c.Lon
-		addresses[k], categories[k], descs[k], urgents[k] = c.Address, c.Category, c.Description, c.Urgent
-		callers[k], hashes[k] = c.Caller, calls[i].RequestHash
+		data[k], callIDs[k], received[k], recorded[k] = string(b), c.ID, c.ReceivedAt, c.RecordedAt
+		lats[k], lons[k], addresses[k], cats[k] = c.Lat, c.Lon, c.Address, c.Category
+		descs[k], urgents[k], callers[k], actors[k] = c.Description, c.Urgent, c.Caller, c.Actor
+		hashes[k] = calls[i].RequestHash
 		if key := calls[i].IdempotencyKey; key != "" {
 			idemKeys[k] = &key
 		}
 	}
-	batch := &pgx.Batch{}
-	batch.Queue(`INSERT INTO events (seq, type, at, actor, data)
-		SELECT u.seq, $2, u.at, u.actor, u.data::jsonb
-		FROM unnest($1::bigint[], $3::timestamptz[], $4::text[], $5::text[]) AS u (seq, at, actor, data)`,
-		seqs, incidents.EventCallReceived, ats, actors, data)
-	batch.Queue(`INSERT INTO calls (id, seq, received_at, recorded_at, lat, lon, address, category,
-			description, urgent, caller, actor, idempotency_key, request_hash)
-		SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::timestamptz[],
-			$5::float8[], $6::float8[], $7::text[], $8::text[], $9::text[], $10::bool[],
-			$11::text[], $12::text[], $13::text[], $14::text[])`,
-		callIDs, seqs, received, ats, lats, lons, addresses, categories, descs, urgents,
-		callers, actors, idemKeys, hashes)
-	batch.Queue(`SELECT pg_notify($1, $2)`, notifyChannel, strconv.FormatInt(last, 10))
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+	// The counter's row lock, taken by the UPDATE, is held until the
+	// statement commits: the next writer allocates only once this one is
+	// visible.
+	err = s.pool.QueryRow(ctx, `WITH counter AS (
+			UPDATE event_counter SET last = last + $1 RETURNING last - $1 AS base
+		), u AS (
+			SELECT counter.base + u.ord AS seq, u.*
+			FROM counter, unnest($3::text[], $4::timestamptz[], $5::timestamptz[], $6::float8[],
+				$7::float8[], $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[],
+				$13::text[], $14::text[], $15::text[], $16::text[])
+				WITH ORDINALITY AS u (id, received_at, recorded_at, lat, lon, address, category,
+					description, urgent, caller, actor, idempotency_key, request_hash, data, ord)
+		), new_events AS (
+			INSERT INTO events (seq, type, at, actor, data)
+			SELECT seq, $2, recorded_at, actor, jsonb_set(data::jsonb, '{seq}', to_jsonb(seq)) FROM u
+		), new_calls AS (
+			INSERT INTO calls (id, seq, received_at, recorded_at, lat, lon, address, category,
+				description, urgent, caller, actor, idempotency_key, request_hash)
+			SELECT id, seq, received_at, recorded_at, lat, lon, address, category,
+				description, urgent, caller, actor, idempotency_key, request_hash FROM u
+		)
+		SELECT counter.base + $1 FROM counter, pg_notify('`+notifyChannel+`', (counter.base + $1)::text)`,
+		n, incidents.EventCallReceived, callIDs, received, recorded, lats, lons, addresses, cats,
+		descs, urgents, callers, actors, idemKeys, hashes, data).Scan(&last)
+	if err != nil {
 		return plan, 0, err
 	}
-	return plan, last, tx.Commit(ctx)
+	plan.SetSeqs(last - int64(n) + 1)
+	return plan, last, nil
 }
 
 // GetCall returns the call with the given id. It returns an error wrapping

@@ -91,6 +91,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
+	// Plan every statement with the table sizes of the moment: a cached
+	// generic plan made while a table was small (a fresh database, before
+	// autovacuum's first ANALYZE) would keep scanning it whole as it grows.
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Second
 	}

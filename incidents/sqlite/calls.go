@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -37,9 +38,9 @@ func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
 // CreateCalls stores a batch of calls with their call.received events in one
 // transaction, as incidents.Store documents. Concurrent batches, also from
 // other processes, are serialised. It returns an error for the whole batch
-// (nothing stored) when a call has no ID (code invalid), the database stays
-// locked past the busy timeout (code unavailable), ctx ends, or the write
-// fails.
+// (nothing stored) when a call has no ID (code invalid), another process
+// keeps the database locked past the busy timeout (code unavailable), ctx
+// ends (ctx.Err()), or the write fails.
 func (s *Store) CreateCalls(ctx context.Context, calls []incidents.NewCall) ([]incidents.CreateResult, error) {
 	if len(calls) == 0 {
 		return []incidents.CreateResult{}, nil
@@ -47,15 +48,33 @@ func (s *Store) CreateCalls(ctx context.Context, calls []incidents.NewCall) ([]i
 	if err := callbatch.Validate(calls); err != nil {
 		return nil, fmt.Errorf("create calls: %w", err)
 	}
-	plan, last, err := s.createCalls(ctx, calls)
-	if err != nil {
-		return nil, fmt.Errorf("create calls: %w", translate(err))
+	deadline := time.Now().Add(s.busy)
+	for {
+		plan, last, err := s.createCalls(ctx, calls)
+		if err == nil {
+			if len(plan.Create) > 0 {
+				s.noteCommitted(last)
+			}
+			return plan.Results, nil
+		}
+		if !isBusy(err) || time.Now().After(deadline) {
+			return nil, fmt.Errorf("create calls: %w", translate(err))
+		}
+		// Another process holds the write lock: try again shortly. The
+		// transaction rolled back, so trying again is safe.
+		t := time.NewTimer(busyPause + rand.N(busyPause))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("create calls: %w", ctx.Err())
+		case <-t.C:
+		}
 	}
-	if len(plan.Create) > 0 {
-		s.noteCommitted(last)
-	}
-	return plan.Results, nil
 }
+
+// busyPause is the base pause between two attempts at a write transaction
+// when another process holds the lock.
+const busyPause = 500 * time.Microsecond
 
 // createCalls runs the transaction of CreateCalls and returns its plan and
 // the last seq it allocated.

@@ -32,8 +32,9 @@ import (
 
 // Options tunes Open. The zero value is ready to use.
 type Options struct {
-	// BusyTimeout is how long a statement waits for a lock held by another
-	// connection or process before it fails (default 5s).
+	// BusyTimeout is how long a write waits for the lock another process
+	// holds on the file, and a read for a lock during recovery, before it
+	// fails (default 5s).
 	BusyTimeout time.Duration
 	// Readers is the number of read-only connections (default 4).
 	Readers int
@@ -46,9 +47,13 @@ type Options struct {
 // Store is an incidents.Store on one SQLite file. It is safe for concurrent
 // use.
 type Store struct {
+	path   string  // absolute
 	writer *sql.DB // one connection: writes are serialised
 	reader *sql.DB // read-only connections
 	poll   time.Duration
+	busy   time.Duration
+	// pragmas are those of every connection, but busy_timeout.
+	pragmas []string
 
 	committed atomic.Int64 // highest seq committed by this Store
 	signal    eventwait.Signal
@@ -81,12 +86,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Second
 	}
-	pragmas := []string{
-		fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()),
-		"synchronous(FULL)",
-		"foreign_keys(1)",
-	}
-	writer, err := sql.Open("sqlite", dsn(abs, append(pragmas, "journal_mode(WAL)"), "_txlock", "immediate"))
+	pragmas := []string{"synchronous(FULL)", "foreign_keys(1)"}
+	// The writer does not sleep in SQLite's busy handler, whose waits grow
+	// to 100ms and let a busy writer in another process starve it:
+	// CreateCalls retries a busy transaction itself, at a finer pace.
+	writer, err := sql.Open("sqlite", dsn(abs, append(pragmas, "busy_timeout(0)", "journal_mode(WAL)"),
+		"_txlock", "immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
@@ -103,7 +108,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		writer.Close()
 		return nil, fmt.Errorf("open sqlite store %s: journal mode is %q, want wal", abs, mode)
 	}
-	reader, err := sql.Open("sqlite", dsn(abs, pragmas, "_query_only", "1"))
+	reader, err := sql.Open("sqlite", dsn(abs, append(pragmas, busyPragma(opts.BusyTimeout)), "_query_only", "1"))
 	if err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("open sqlite store: %w", err)
@@ -116,11 +121,19 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite store %s: %w", abs, err)
 	}
 	return &Store{
-		writer: writer,
-		reader: reader,
-		poll:   opts.PollInterval,
-		closed: make(chan struct{}),
+		path:    abs,
+		writer:  writer,
+		reader:  reader,
+		poll:    opts.PollInterval,
+		busy:    opts.BusyTimeout,
+		pragmas: pragmas,
+		closed:  make(chan struct{}),
 	}, nil
+}
+
+// busyPragma returns the busy_timeout pragma for d.
+func busyPragma(d time.Duration) string {
+	return fmt.Sprintf("busy_timeout(%d)", d.Milliseconds())
 }
 
 // dsn returns the driver's name for the file at abs with the given pragmas
@@ -153,11 +166,18 @@ func provider(db *sql.DB) (*goose.Provider, error) {
 	return goose.NewProvider(goose.DialectSQLite3, db, migrations.SQLite, goose.WithDisableGlobalRegistry(true))
 }
 
-// MigrateUp applies every pending migration, each in its own transaction. It
-// returns the first migration's error, after which the schema is at the last
-// migration that succeeded.
+// MigrateUp applies every pending migration, each in its own transaction, on
+// a connection of its own that waits up to the busy timeout for the write
+// lock. It returns the first migration's error, after which the schema is at
+// the last migration that succeeded.
 func (s *Store) MigrateUp(ctx context.Context) error {
-	p, err := provider(s.writer)
+	db, err := sql.Open("sqlite", dsn(s.path, append(s.pragmas, busyPragma(s.busy)), "_txlock", "immediate"))
+	if err != nil {
+		return fmt.Errorf("migrate up: %w", err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	p, err := provider(db)
 	if err != nil {
 		return fmt.Errorf("migrate up: %w", err)
 	}
@@ -252,9 +272,22 @@ func translate(err error) error {
 	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 		return fmt.Errorf("%w: %w", incidents.Errorf(incidents.CodeConflict, "record already exists"), err)
 	}
-	switch se.Code() & 0xff {
-	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+	if isBusy(err) {
 		return fmt.Errorf("%w: %w", incidents.Errorf(incidents.CodeUnavailable, "database busy"), err)
 	}
 	return err
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED, of
+// any extended kind: the lock was not free.
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return true
+	}
+	return false
 }

@@ -81,7 +81,7 @@ func Lookups(calls []incidents.NewCall) (ids, keys []string) {
 //     conflict on "id";
 //   - without one: a stored call with that ID and the same RequestHash is
 //     returned; a different hash is a conflict on "id";
-//   - otherwise the call is to be created.
+//   - otherwise the call is to be created; its times are set to UTC.
 func Decide(calls []incidents.NewCall, stored []Stored) Plan {
 	// entry is a call known to the batch: stored (item -1) or created by
 	// an earlier item.
@@ -128,15 +128,18 @@ func Decide(calls []incidents.NewCall, stored []Stored) Plan {
 			p.Results[i].Call = e.Call
 			p.sameAs[i] = e.item
 		default:
+			call := c.Call
+			call.ReceivedAt = call.ReceivedAt.UTC()
+			call.RecordedAt = call.RecordedAt.UTC()
 			e = entry{
-				Stored: &Stored{Call: c.Call, IdempotencyKey: c.IdempotencyKey, RequestHash: c.RequestHash},
+				Stored: &Stored{Call: call, IdempotencyKey: c.IdempotencyKey, RequestHash: c.RequestHash},
 				item:   i,
 			}
 			byID[c.ID] = e
 			if c.IdempotencyKey != "" {
 				byKey[c.IdempotencyKey] = e
 			}
-			p.Results[i] = incidents.CreateResult{Call: c.Call, Created: true}
+			p.Results[i] = incidents.CreateResult{Call: call, Created: true}
 			p.Create = append(p.Create, i)
 		}
 	}
