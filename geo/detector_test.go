@@ -264,7 +264,11 @@ func membership(d *Detector) []Cluster {
 
 func TestClusterByIDMatchesClusters(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	for i := 0; i < 200; i++ {
+	streams := 200
+	if raceEnabled || testing.Short() {
+		streams = 40
+	}
+	for i := 0; i < streams; i++ {
 		s := genStream(rng, 1+rng.IntN(80))
 		d, err := NewDetector(s.rule, Options{Lateness: s.lateness})
 		if err != nil {

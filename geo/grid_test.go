@@ -58,7 +58,11 @@ func TestCellsAreCliques(t *testing.T) {
 // force search, anywhere on Earth.
 func TestQueryFindsEveryNeighbour(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	for round := 0; round < 200; round++ {
+	rounds := 200
+	if raceEnabled || testing.Short() {
+		rounds = 40
+	}
+	for round := 0; round < rounds; round++ {
 		eps := MinEps * math.Pow(MaxEps/MinEps, rng.Float64())
 		d, err := NewDetector(Rule{Name: "q", Eps: eps, MinCalls: 1000, Window: MaxWindow}, Options{})
 		if err != nil {
