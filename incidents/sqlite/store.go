@@ -34,7 +34,8 @@ import (
 type Options struct {
 	// BusyTimeout is how long a write waits for the lock another process
 	// holds on the file, and a read for a lock during recovery, before it
-	// fails (default 5s).
+	// fails (default 5s). SQLite does not queue writers: a process that
+	// writes without pause can make another wait this long.
 	BusyTimeout time.Duration
 	// Readers is the number of read-only connections (default 4).
 	Readers int

@@ -54,6 +54,11 @@ func Until(ctx context.Context, sig *Signal, poll time.Duration, closed <-chan s
 	timer := time.NewTimer(poll)
 	defer timer.Stop()
 	for {
+		select {
+		case <-closed:
+			return ErrClosed
+		default:
+		}
 		changed := sig.Changed()
 		ok, err := ready(ctx)
 		if err != nil {
