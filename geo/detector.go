@@ -313,7 +313,7 @@ func (d *Detector) query(dst []int32, lat, lon float64, skip int32) []int32 {
 	d.spanBuf = g.spans(d.spanBuf[:0], lat, lon)
 	lastKey, last := ^uint64(0), (*block)(nil)
 	for _, s := range d.spanBuf {
-		ri := g.info(s.row)
+		ri := s.info
 		for c := s.c0; c <= s.c1; c++ {
 			col := c % ri.ncols
 			if col < 0 {
@@ -384,14 +384,12 @@ func (d *Detector) insert(p Point, t int64) {
 	if cap(q.nbrs) < len(found)+8 {
 		q.nbrs = make([]nref, 0, 2*len(found)+16)
 	}
-	for _, r := range found {
-		q.nbrs = append(q.nbrs, nref{idx: r, gen: d.pts[r].gen})
-	}
 	q.n = int32(len(found)) + 1
 	d.gridAdd(i)
 	d.heapPush(i)
 	d.live++
 
+	// Link the new point and its neighbours, each neighbour touched once.
 	// Points that become core: the new one, and neighbours that reach
 	// minCalls with it.
 	fresh := d.lost[:0]
@@ -400,6 +398,7 @@ func (d *Detector) insert(p Point, t int64) {
 	}
 	for _, r := range found {
 		o := &d.pts[r]
+		q.nbrs = append(q.nbrs, nref{idx: r, gen: o.gen})
 		o.nbrs = append(o.nbrs, me)
 		o.n++
 		if o.n == d.minCalls {

@@ -130,6 +130,7 @@ func (ri *rowInfo) col(lon float64) int32 {
 
 // span is the part of one row that a query must visit.
 type span struct {
+	info   *rowInfo
 	row    int32
 	c0, c1 int32   // columns c0..c1, taken modulo ncols; c1 < c0+ncols
 	dLon   float64 // candidates farther than this in longitude are pruned; >= 180 keeps all
@@ -143,7 +144,7 @@ func (g *grid) spans(dst []span, lat, lon float64) []span {
 	lon = normLon(lon)
 	for r := r0; r <= r1; r++ {
 		ri := g.info(r)
-		s := span{row: r, c0: 0, c1: ri.ncols - 1, dLon: 360}
+		s := span{info: ri, row: r, c0: 0, c1: ri.ncols - 1, dLon: 360}
 		// A neighbour needs cos(lat)*cos(lat')*sin^2(dLon/2) <= sin^2(eps/2R).
 		if ri.ncols > 1 && cp > 0 && ri.cosMin > 0 {
 			x := g.sinHalf / math.Sqrt(cp*ri.cosMin)
