@@ -231,38 +231,46 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	})
 	st.metrics.connections.Inc()
 	b.presence.join(p)
-	defer func() {
-		b.presence.leave(p)
-		st.metrics.connections.Dec()
-		st.mu.Lock()
-		delete(st.conns, c)
-		st.mu.Unlock()
-		st.wg.Done()
+	// The connection lives in a goroutine of its own, so that the HTTP
+	// server's goroutine, request and buffers are released now.
+	go func() {
+		defer func() {
+			b.presence.leave(p)
+			st.metrics.connections.Dec()
+			st.mu.Lock()
+			delete(st.conns, c)
+			st.mu.Unlock()
+			st.wg.Done()
+		}()
+		c.serve(after, resume)
 	}()
-	c.serve(after, resume)
 }
 
-// housekeep pings every connection and enforces token expiry, once per
-// PingInterval, until ctx ends.
+// housekeep pings every connection once per PingInterval and enforces token
+// expiry, until ctx ends. It wakes 20 times per interval and pings the
+// connections whose turn it is, so that pings are spread over the interval
+// rather than sent to every connection at once.
 func (s *Server) housekeep(ctx context.Context) {
-	t := time.NewTicker(s.ws.cfg.PingInterval)
+	t := time.NewTicker(max(s.ws.cfg.PingInterval/20, 5*time.Millisecond))
 	defer t.Stop()
+	var conns []*wsConn
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		now := s.cfg.Now()
+		now, mono := s.cfg.Now(), time.Now()
 		s.ws.mu.Lock()
-		conns := make([]*wsConn, 0, len(s.ws.conns))
+		conns = conns[:0]
 		for c := range s.ws.conns {
 			conns = append(conns, c)
 		}
 		s.ws.mu.Unlock()
 		for _, c := range conns {
-			c.tick(now)
+			c.tick(now, mono)
 		}
+		clear(conns)
 	}
 }
 
@@ -318,10 +326,12 @@ type wsConn struct {
 	closeOnce sync.Once
 	done      chan struct{}
 	pinging   sync.Mutex
+	nextPing  time.Time // touched by the housekeeping goroutine only
 }
 
 func newWSConn(s *Server, b *Broadcaster, ws *websocket.Conn, cork *corkConn, p auth.Principal) *wsConn {
-	c := &wsConn{srv: s, b: b, cfg: &s.ws.cfg, ws: ws, cork: cork, p: p, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &wsConn{srv: s, b: b, cfg: &s.ws.cfg, ws: ws, cork: cork, p: p, wake: make(chan struct{}, 1), done: make(chan struct{}),
+		nextPing: time.Now().Add(s.ws.cfg.PingInterval)}
 	ws.SetReadLimit(c.cfg.ReadLimit)
 	c.sub = subscriber{
 		scope:    scopeOf(p),
@@ -441,8 +451,9 @@ func (c *wsConn) close(code websocket.StatusCode, text, reason string) {
 	})
 }
 
-// tick pings the peer and enforces the token's expiry.
-func (c *wsConn) tick(now time.Time) {
+// tick enforces the token's expiry at now (the injected clock) and pings
+// the peer when its turn has come at mono (the real clock).
+func (c *wsConn) tick(now, mono time.Time) {
 	select {
 	case <-c.done:
 		return
@@ -462,9 +473,10 @@ func (c *wsConn) tick(now time.Time) {
 	if warn {
 		c.sub.enqueue(newControlMessage("hub.token_expiring", now, map[string]any{"expires_at": exp.UTC()}))
 	}
-	if !c.pinging.TryLock() {
-		return // the last ping is still waiting
+	if mono.Before(c.nextPing) || !c.pinging.TryLock() {
+		return // not its turn, or the last ping is still waiting
 	}
+	c.nextPing = mono.Add(c.cfg.PingInterval)
 	go func() {
 		defer c.pinging.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.PingTimeout)

@@ -87,8 +87,8 @@ type corkingWriter struct {
 }
 
 const (
-	wsReadBuffer  = 1024
-	wsWriteBuffer = 512
+	wsReadBuffer  = 512
+	wsWriteBuffer = 256
 )
 
 // Hijack implements http.Hijacker.

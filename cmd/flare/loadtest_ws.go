@@ -73,7 +73,8 @@ type wsReport struct {
 	ServerRSSBefore    int64          `json:"server_rss_before_bytes,omitempty"`
 	ServerRSSConnected int64          `json:"server_rss_connected_bytes,omitempty"`
 	ServerRSSEnd       int64          `json:"server_rss_end_bytes,omitempty"`
-	RSSPerConnBytes    float64        `json:"rss_per_connection_bytes,omitempty"`
+	RSSPerConnBytes    float64        `json:"rss_per_connection_bytes,omitempty"`     // when all are connected
+	RSSPerConnEnd      float64        `json:"rss_per_connection_end_bytes,omitempty"` // at the end of the run
 	RSSSource          string         `json:"rss_source,omitempty"`
 }
 
@@ -401,6 +402,9 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 	if rssErr == nil {
 		if rss, _, err := serverRSS(ctx, c.url, adminTok, w.serverPID); err == nil {
 			rep.ServerRSSEnd = rss
+			if rep.Connected > 0 {
+				rep.RSSPerConnEnd = float64(rss-rssBefore) / float64(rep.Connected)
+			}
 		}
 	}
 	stopClients()
@@ -602,8 +606,8 @@ func printWSReport(w io.Writer, r *wsReport) {
 			r.LatencyP50Ms, r.LatencyP95Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.LeaderLatencyCount)
 	}
 	if r.ServerRSSConnected > 0 {
-		fmt.Fprintf(w, "  server RSS    %.1f MiB before, %.1f MiB connected, %.1f MiB at the end (%s): %.1f KiB per connection\n",
-			float64(r.ServerRSSBefore)/(1<<20), float64(r.ServerRSSConnected)/(1<<20), float64(r.ServerRSSEnd)/(1<<20),
-			r.RSSSource, r.RSSPerConnBytes/1024)
+		fmt.Fprintf(w, "  server RSS    %.1f MiB before, %.1f MiB connected, %.1f MiB at the end (%s)\n",
+			float64(r.ServerRSSBefore)/(1<<20), float64(r.ServerRSSConnected)/(1<<20), float64(r.ServerRSSEnd)/(1<<20), r.RSSSource)
+		fmt.Fprintf(w, "  per conn      %.1f KiB when connected, %.1f KiB at the end\n", r.RSSPerConnBytes/1024, r.RSSPerConnEnd/1024)
 	}
 }
