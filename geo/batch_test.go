@@ -169,8 +169,13 @@ func checkInvariants(tb testing.TB, d *Detector) error {
 			live = append(live, int32(i))
 		}
 	}
-	if len(live) != d.live || len(live) != len(d.heap) {
-		return fmt.Errorf("live points %d, d.live %d, heap %d", len(live), d.live, len(d.heap))
+	if len(live) != d.live || len(live) != len(d.queue)-d.head {
+		return fmt.Errorf("live points %d, d.live %d, queue %d", len(live), d.live, len(d.queue)-d.head)
+	}
+	for k := d.head + 1; k < len(d.queue); k++ {
+		if !d.queue[k-1].before(d.queue[k]) {
+			return fmt.Errorf("expiry queue out of order at %d", k)
+		}
 	}
 	pairs := make(map[[2]*cell]int32)
 	for _, i := range live {

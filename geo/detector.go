@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"time"
 )
 
@@ -66,7 +67,8 @@ type Detector struct {
 	ids    map[string]int32 // points in the window by id
 	pts    []point          // slab; free slots are listed in free
 	free   []int32
-	heap   []int32 // live points by (time, seq)
+	queue  []queued // live points by (time, seq), from head on
+	head   int
 	live   int
 
 	// Scratch space reused across calls.
@@ -100,7 +102,6 @@ type point struct {
 	anchor  int32  // for a border point, the core it belongs through; else -1
 	gen     uint32 // incremented when the slot is freed
 	cellPos int32
-	heapPos int32
 	core    bool
 
 	id       string
@@ -299,8 +300,10 @@ func (d *Detector) advance(t int64) {
 	}
 	d.now = t
 	limit := t - d.window
-	for len(d.heap) > 0 && d.pts[d.heap[0]].t <= limit {
-		d.expire(d.heap[0])
+	for d.head < len(d.queue) && d.queue[d.head].t <= limit {
+		i := d.queue[d.head].idx
+		d.dequeue()
+		d.expire(i)
 	}
 }
 
@@ -386,7 +389,7 @@ func (d *Detector) insert(p Point, t int64) {
 	}
 	q.n = int32(len(found)) + 1
 	d.gridAdd(i)
-	d.heapPush(i)
+	d.enqueue(i)
 	d.live++
 
 	// Link the new point and its neighbours, each neighbour touched once.
@@ -429,7 +432,6 @@ func (d *Detector) expire(i int32) {
 	} else if d.pts[i].anchor >= 0 {
 		d.unanchor(i)
 	}
-	d.heapRemove(i)
 	d.gridRemove(i)
 	d.live--
 	d.pts[i].gen++ // from here on, references to i are stale
@@ -623,66 +625,45 @@ func (d *Detector) gridRemove(i int32) {
 	p.cell = nil
 }
 
-// The heap orders live points by (time, seq), so that expiry takes the
-// oldest first even when points arrive out of order.
+// The queue holds the live points in order of (time, seq), with the times
+// inline, so that expiry reads it front to back without touching the
+// points. Arrivals almost always go at the back; a late one is put in its
+// place by a binary search and a shift over the calls after it, which are
+// at most the calls of the allowed lateness.
 
-func (d *Detector) less(a, b int32) bool {
-	p, q := &d.pts[a], &d.pts[b]
-	return p.t < q.t || p.t == q.t && p.seq < q.seq
+// queued is a point in the expiry queue.
+type queued struct {
+	t   int64
+	seq uint64
+	idx int32
 }
 
-func (d *Detector) heapSet(k int, i int32) {
-	d.heap[k] = i
-	d.pts[i].heapPos = int32(k)
-}
+func (q queued) before(o queued) bool { return q.t < o.t || q.t == o.t && q.seq < o.seq }
 
-func (d *Detector) heapPush(i int32) {
-	d.heap = append(d.heap, i)
-	d.heapUp(len(d.heap) - 1)
-}
-
-func (d *Detector) heapUp(k int) {
-	i := d.heap[k]
-	for k > 0 {
-		parent := (k - 1) / 2
-		if !d.less(i, d.heap[parent]) {
-			break
-		}
-		d.heapSet(k, d.heap[parent])
-		k = parent
+// enqueue adds point i to the expiry queue.
+func (d *Detector) enqueue(i int32) {
+	p := &d.pts[i]
+	e := queued{t: p.t, seq: p.seq, idx: i}
+	live := d.queue[d.head:]
+	n := len(live)
+	if n == 0 || !e.before(live[n-1]) {
+		d.queue = append(d.queue, e)
+		return
 	}
-	d.heapSet(k, i)
+	k := sort.Search(n, func(j int) bool { return e.before(live[j]) })
+	d.queue = append(d.queue, queued{})
+	live = d.queue[d.head:]
+	copy(live[k+1:], live[k:n])
+	live[k] = e
 }
 
-func (d *Detector) heapDown(k int) {
-	n := len(d.heap)
-	i := d.heap[k]
-	for {
-		c := 2*k + 1
-		if c >= n {
-			break
-		}
-		if c+1 < n && d.less(d.heap[c+1], d.heap[c]) {
-			c++
-		}
-		if !d.less(d.heap[c], i) {
-			break
-		}
-		d.heapSet(k, d.heap[c])
-		k = c
-	}
-	d.heapSet(k, i)
-}
-
-func (d *Detector) heapRemove(i int32) {
-	k := int(d.pts[i].heapPos)
-	last := len(d.heap) - 1
-	if k != last {
-		d.heapSet(k, d.heap[last])
-		d.heap = d.heap[:last]
-		d.heapDown(k)
-		d.heapUp(int(d.pts[d.heap[k]].heapPos))
-	} else {
-		d.heap = d.heap[:last]
+// dequeue drops the front of the expiry queue.
+func (d *Detector) dequeue() {
+	d.head++
+	if d.head == len(d.queue) {
+		d.queue, d.head = d.queue[:0], 0
+	} else if d.head >= 1024 && d.head*2 >= len(d.queue) {
+		n := copy(d.queue, d.queue[d.head:])
+		d.queue, d.head = d.queue[:n], 0
 	}
 }
