@@ -25,7 +25,7 @@ const (
 	repeatCallBuffer  = 200 // metres beyond an incident's radius that still count as the same place
 	minRepeatRadius   = 300 // metres: the least radius for attaching repeat calls
 	urgentForGradeII  = 3   // urgent calls that make an incident at least grade II
-	recentWindowCalls = 1   // growth counts in multiples of the rule's minCalls
+	recentWindowCalls = 2   // calls in the growth span, in multiples of minCalls, that raise the grade
 )
 
 var hazardCategories = map[string]bool{"gas_leak": true, "fire": true, "building_safety": true}
