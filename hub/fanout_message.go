@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -13,14 +14,17 @@ import (
 // connection that receives it. Durable messages carry the seq of their event;
 // ephemeral ones (presence.*, hub.*) carry seq 0 and are never replayed.
 type message struct {
-	seq  int64
-	aud  incidents.Audience
-	data []byte // the whole text frame: {"seq":N,"type":"...","at":"...","data":{...}}
+	seq   int64
+	aud   incidents.Audience
+	data  []byte // the message: {"seq":N,"type":"...","at":"...","data":{...}}
+	frame []byte // data as a whole WebSocket text frame (header, then data)
 }
 
 // newEventMessage decides the audience of ev and encodes it.
 func newEventMessage(ev incidents.Event) *message {
-	return &message{seq: ev.Seq, aud: incidents.AudienceOf(ev), data: encodeMessage(ev.Seq, ev.Type, ev.At, ev.Data)}
+	m := &message{seq: ev.Seq, aud: incidents.AudienceOf(ev)}
+	m.frame, m.data = encodeFrame(ev.Seq, ev.Type, ev.At, ev.Data)
+	return m
 }
 
 // newControlMessage encodes an ephemeral message of type typ with v as its
@@ -30,16 +34,44 @@ func newControlMessage(typ string, at time.Time, v any) *message {
 	if err != nil {
 		data = []byte(`{}`)
 	}
-	return &message{data: encodeMessage(0, typ, at, data)}
+	m := &message{}
+	m.frame, m.data = encodeFrame(0, typ, at, data)
+	return m
+}
+
+// encodeFrame encodes a message as an unmasked, unfragmented WebSocket text
+// frame (RFC 6455 section 5.2: servers never mask) and returns the frame and
+// the message inside it. The frame is written as it is to every receiver.
+func encodeFrame(seq int64, typ string, at time.Time, data json.RawMessage) (frame, msg []byte) {
+	const maxHeader = 10
+	b := encodeMessageInto(make([]byte, maxHeader, maxHeader+len(data)+len(typ)+64), seq, typ, at, data)
+	n := len(b) - maxHeader
+	var hdr []byte
+	switch {
+	case n <= 125:
+		hdr = []byte{0x81, byte(n)}
+	case n <= 0xffff:
+		hdr = []byte{0x81, 126, byte(n >> 8), byte(n)}
+	default:
+		hdr = []byte{0x81, 127, 0, 0, 0, 0, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+		binary.BigEndian.PutUint64(hdr[2:], uint64(n))
+	}
+	start := maxHeader - len(hdr)
+	copy(b[start:], hdr)
+	return b[start:], b[maxHeader:]
 }
 
 // encodeMessage writes the message envelope around data without
 // reflection: {"seq":N,"type":"...","at":"RFC3339Nano","data":{...}}.
 func encodeMessage(seq int64, typ string, at time.Time, data json.RawMessage) []byte {
+	return encodeMessageInto(make([]byte, 0, len(data)+len(typ)+64), seq, typ, at, data)
+}
+
+// encodeMessageInto appends the encoded message to b.
+func encodeMessageInto(b []byte, seq int64, typ string, at time.Time, data json.RawMessage) []byte {
 	if len(data) == 0 {
 		data = json.RawMessage(`{}`)
 	}
-	b := make([]byte, 0, len(data)+len(typ)+64)
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendInt(b, seq, 10)
 	b = append(b, `,"type":`...)

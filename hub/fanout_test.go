@@ -1,11 +1,14 @@
 package hub
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -372,6 +375,44 @@ func BenchmarkPublish(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
+		})
+	}
+}
+
+func TestEncodeFrame(t *testing.T) {
+	at := time.Date(2026, 9, 14, 13, 5, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		dataLen int
+		hdrLen  int
+	}{
+		{"small message has a 2-byte header", 10, 2},
+		{"medium message has a 16-bit length", 2000, 4},
+		{"large message has a 64-bit length", 70000, 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := json.RawMessage(`{"p":"` + strings.Repeat("x", tt.dataLen) + `"}`)
+			frame, msg := encodeFrame(7, "call.received", at, data)
+			if want := encodeMessage(7, "call.received", at, data); !bytes.Equal(msg, want) {
+				t.Fatalf("encodeFrame message = %.60s..., want %.60s...", msg, want)
+			}
+			hdr := frame[:len(frame)-len(msg)]
+			if len(hdr) != tt.hdrLen || hdr[0] != 0x81 {
+				t.Fatalf("encodeFrame header = % x, want %d bytes starting 81 (fin, text)", hdr, tt.hdrLen)
+			}
+			var n uint64
+			switch hdr[1] {
+			case 126:
+				n = uint64(binary.BigEndian.Uint16(hdr[2:]))
+			case 127:
+				n = binary.BigEndian.Uint64(hdr[2:])
+			default:
+				n = uint64(hdr[1])
+			}
+			if n != uint64(len(msg)) {
+				t.Errorf("encodeFrame length field = %d, want %d", n, len(msg))
+			}
 		})
 	}
 }

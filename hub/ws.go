@@ -415,19 +415,16 @@ func (c *wsConn) writeBatch(msgs []*message) error {
 	}
 	c.cork.cork()
 	for _, m := range msgs {
-		if err := c.ws.Write(context.Background(), websocket.MessageText, m.data); err != nil {
-			c.cork.flush(time.Now().Add(c.cfg.WriteTimeout))
-			return err
-		}
+		c.cork.add(m.frame)
 	}
-	_, err := c.cork.flush(time.Now().Add(c.cfg.WriteTimeout))
-	return err
+	return c.cork.flush(time.Now().Add(c.cfg.WriteTimeout))
 }
 
-// writeDirect writes one message outside the queue. The caller holds
-// writeMu and flushes.
+// writeDirect gathers one message outside the queue. The caller holds
+// writeMu, has corked the connection and flushes.
 func (c *wsConn) writeDirect(m *message) error {
-	return c.ws.Write(context.Background(), websocket.MessageText, m.data)
+	c.cork.add(m.frame)
+	return nil
 }
 
 func (c *wsConn) principal() auth.Principal {
@@ -645,7 +642,7 @@ func (c *wsConn) stream(after int64, resume, welcome bool) error {
 				}
 				cursor = ev.Seq
 			}
-			if _, err := c.cork.flush(time.Now().Add(c.cfg.WriteTimeout)); err != nil {
+			if err := c.cork.flush(time.Now().Add(c.cfg.WriteTimeout)); err != nil {
 				return nil
 			}
 			c.cork.cork()

@@ -10,32 +10,31 @@ import (
 	"time"
 )
 
-// corkConn lets a writer gather many WebSocket frames and send them with one
-// system call: while corked, writes are kept in memory; flush sends them
-// with a deadline. Uncorked writes (control frames from other goroutines)
-// go straight out, after anything gathered, so frames never interleave.
+// corkConn lets one writer send many WebSocket frames with one system call
+// (writev): while corked, frames are gathered, the hub's own pre-encoded
+// frames by reference (no copy) and the WebSocket library's control frames
+// (pong, close) as copies; flush sends them in order, with a deadline.
+// Uncorked writes go straight out, after anything gathered. The library
+// writes each control frame with a single Write (its buffer is larger than
+// any control frame), so frames never interleave.
 type corkConn struct {
 	net.Conn
 	mu     sync.Mutex
 	corked bool
-	buf    []byte
+	bufs   net.Buffers
+	spare  net.Buffers
 }
 
-var corkBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
-
-// Write implements net.Conn.
+// Write implements net.Conn for the WebSocket library.
 func (c *corkConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.corked {
-		if c.buf == nil {
-			c.buf = (*corkBufs.Get().(*[]byte))[:0]
-		}
-		c.buf = append(c.buf, p...)
+		c.bufs = append(c.bufs, bytes.Clone(p))
 		return len(p), nil
 	}
-	if len(c.buf) > 0 {
-		if _, err := c.flushLocked(time.Time{}); err != nil {
+	if len(c.bufs) > 0 {
+		if err := c.flushLocked(time.Time{}); err != nil {
 			return 0, err
 		}
 	}
@@ -49,33 +48,42 @@ func (c *corkConn) cork() {
 	c.mu.Unlock()
 }
 
+// add gathers a complete frame, which must not change until flushed. The
+// caller has corked the connection.
+func (c *corkConn) add(frame []byte) {
+	c.mu.Lock()
+	c.bufs = append(c.bufs, frame)
+	c.mu.Unlock()
+}
+
 // flush sends what was gathered, at most until deadline, and stops
 // gathering. It returns the connection's write error.
-func (c *corkConn) flush(deadline time.Time) (int, error) {
+func (c *corkConn) flush(deadline time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.corked = false
 	return c.flushLocked(deadline)
 }
 
-func (c *corkConn) flushLocked(deadline time.Time) (int, error) {
-	if len(c.buf) == 0 {
-		return 0, nil
+func (c *corkConn) flushLocked(deadline time.Time) error {
+	if len(c.bufs) == 0 {
+		return nil
 	}
 	if !deadline.IsZero() {
 		_ = c.Conn.SetWriteDeadline(deadline)
 	}
-	n, err := c.Conn.Write(c.buf)
+	keep := c.bufs
+	_, err := c.bufs.WriteTo(c.Conn) // consumes c.bufs
 	if !deadline.IsZero() {
 		_ = c.Conn.SetWriteDeadline(time.Time{})
 	}
-	b := c.buf
-	c.buf = nil
-	if cap(b) <= 64<<10 {
-		b = b[:0]
-		corkBufs.Put(&b)
+	clear(keep)
+	if cap(keep) <= 1024 {
+		c.bufs = keep[:0]
+	} else {
+		c.bufs = nil
 	}
-	return n, err
+	return err
 }
 
 // corkingWriter hands the WebSocket library a corkConn, with small buffers,
