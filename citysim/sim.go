@@ -32,23 +32,27 @@ type Hotspot struct {
 	Weight  float64 // share of the background calls, relative to the others
 }
 
-// ZhuhaiHotspots are the places in Zhuhai where most calls come from: the
-// downtown of Xiangzhou (Gongbei, Jida, the old town, Qianshan), the northern
-// towns, Hengqin, Doumen's town centre and Jinwan's towns.
+// ZhuhaiHotspots are the town and sub-district centres of Zhuhai that calls
+// come from, weighted by their approximate resident population (thousands)
+// and spread by their approximate extent: the dense downtown of Xiangzhou
+// (Gongbei, Jida, the old town, Meihua, Qianshan, Nanping), Tangjia and
+// Hengqin, Doumen's Jing'an and Baijiao, and Jinwan's Sanzao, Hongqi and
+// Pingsha.
 var ZhuhaiHotspots = []Hotspot{
-	{"拱北", 22.2225, 113.5470, 1.2, 14},
-	{"吉大", 22.2620, 113.5800, 1.5, 12},
-	{"香洲", 22.2730, 113.5600, 1.5, 10},
-	{"前山", 22.2500, 113.5200, 1.8, 10},
-	{"南屏", 22.2300, 113.5200, 1.5, 5},
-	{"梅华", 22.2850, 113.5500, 2.0, 8},
-	{"唐家湾", 22.3600, 113.5850, 2.5, 7},
-	{"横琴", 22.1300, 113.5350, 2.0, 5},
-	{"井岸", 22.2100, 113.2950, 2.0, 6},
-	{"白蕉", 22.2500, 113.3300, 2.5, 3},
-	{"红旗", 22.1400, 113.3900, 2.5, 4},
-	{"三灶", 22.0450, 113.3500, 2.0, 4},
-	{"平沙", 22.1200, 113.1900, 2.5, 2},
+	{"拱北", 22.2225, 113.5470, 1.5, 150},
+	{"吉大", 22.2620, 113.5800, 1.8, 130},
+	{"香洲", 22.2730, 113.5600, 1.6, 120},
+	{"梅华", 22.2850, 113.5500, 1.8, 150},
+	{"前山", 22.2500, 113.5200, 2.0, 180},
+	{"南屏", 22.2300, 113.5200, 2.0, 150},
+	{"湾仔", 22.2050, 113.5300, 1.5, 50},
+	{"唐家湾", 22.3600, 113.5850, 3.5, 130},
+	{"横琴", 22.1300, 113.5350, 2.5, 50},
+	{"井岸", 22.2100, 113.2950, 2.5, 200},
+	{"白蕉", 22.2500, 113.3300, 3.5, 120},
+	{"红旗", 22.1400, 113.3900, 3.0, 100},
+	{"三灶", 22.0450, 113.3500, 3.0, 150},
+	{"平沙", 22.1200, 113.1900, 3.5, 70},
 }
 
 // categoryMix is the background share of each category, in percent.
