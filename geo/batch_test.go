@@ -206,7 +206,7 @@ func checkInvariants(tb testing.TB, d *Detector) error {
 				return fmt.Errorf("point %s: anchor %s is not a core neighbour", p.id, a.id)
 			}
 		}
-		if d.cellAt(p.cell.row, p.cell.col) != p.cell || p.cell.pts[p.cellPos].idx != i {
+		if d.cellAt(p.cell.row, p.cell.col) != p.cell || p.cell.entries()[p.cellPos].idx != i {
 			return fmt.Errorf("point %s: cell bookkeeping is off", p.id)
 		}
 	}
@@ -230,7 +230,7 @@ func checkInvariants(tb testing.TB, d *Detector) error {
 	}
 	for _, c := range cells {
 		var cores int32
-		for _, e := range c.pts {
+		for _, e := range c.entries() {
 			if d.pts[e.idx].core {
 				cores++
 			}

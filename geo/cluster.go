@@ -129,7 +129,7 @@ func (d *Detector) Cluster(id ClusterID) (Cluster, bool) {
 	}
 	var members []int32
 	for _, cl := range c.cells {
-		for _, e := range cl.pts {
+		for _, e := range cl.entries() {
 			p := &d.pts[e.idx]
 			if !p.core {
 				continue

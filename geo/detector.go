@@ -126,13 +126,21 @@ type entry struct {
 
 // block holds the occupied cells of eight rows by eight columns, so that a
 // neighbourhood query looks up a few blocks rather than every cell.
+// Each cell's points are listed in the block itself, so that a query reads
+// the block and then the points, without a detour through the cell.
 type block struct {
 	cells [64]*cell
+	pts   [64][]entry
 	n     int
 }
 
 func blockKey(r, c int32) (uint64, int) {
 	return uint64(uint32(r>>3))<<32 | uint64(uint32(c>>3)), int(r&7)<<3 | int(c&7)
+}
+
+func blockKey0(r, c int32) uint64 {
+	k, _ := blockKey(r, c)
+	return k
 }
 
 // cellAt returns the cell at row r, column c, or nil.
@@ -147,7 +155,8 @@ func (d *Detector) cellAt(r, c int32) *cell {
 // cell is one grid cell holding at least one point.
 type cell struct {
 	row, col int32
-	pts      []entry
+	blk      *block
+	at       int32 // index in blk
 	cores    int32 // core points in the cell
 	anchored int32 // border points whose anchor is in the cell
 	comp     *component
@@ -329,11 +338,7 @@ func (d *Detector) query(dst []int32, lat, lon float64, skip int32) []int32 {
 			if last == nil {
 				continue
 			}
-			cl := last.cells[at]
-			if cl == nil {
-				continue
-			}
-			for _, e := range cl.pts {
+			for _, e := range last.pts[at] {
 				if e.idx == skip || math.Abs(e.lat-lat) > g.epsDeg || lonGap(e.lon, lon) > s.dLon {
 					continue
 				}
@@ -592,34 +597,38 @@ func (d *Detector) gridAdd(i int32) {
 	}
 	c := b.cells[at]
 	if c == nil {
-		c = &cell{row: r, col: col}
+		c = &cell{row: r, col: col, blk: b, at: int32(at)}
 		b.cells[at] = c
 		b.n++
 		d.ncells++
 	}
 	p.cell = c
-	p.cellPos = int32(len(c.pts))
-	c.pts = append(c.pts, entry{lat: p.lat, lon: p.lon, cos: math.Cos(p.lat * deg), idx: i})
+	p.cellPos = int32(len(b.pts[at]))
+	b.pts[at] = append(b.pts[at], entry{lat: p.lat, lon: p.lon, cos: math.Cos(p.lat * deg), idx: i})
 }
+
+// entries returns the points in the cell.
+func (c *cell) entries() []entry { return c.blk.pts[c.at] }
 
 // gridRemove takes point i out of its cell, dropping the cell when empty.
 func (d *Detector) gridRemove(i int32) {
 	p := &d.pts[i]
 	c := p.cell
-	last := len(c.pts) - 1
+	b := c.blk
+	pts := b.pts[c.at]
+	last := len(pts) - 1
 	if int(p.cellPos) != last {
-		moved := c.pts[last]
-		c.pts[p.cellPos] = moved
+		moved := pts[last]
+		pts[p.cellPos] = moved
 		d.pts[moved.idx].cellPos = p.cellPos
 	}
-	c.pts = c.pts[:last]
+	b.pts[c.at] = pts[:last]
 	if last == 0 {
-		k, at := blockKey(c.row, c.col)
-		b := d.blocks[k]
-		b.cells[at] = nil
+		b.cells[c.at] = nil
+		c.blk = nil
 		d.ncells--
 		if b.n--; b.n == 0 {
-			delete(d.blocks, k)
+			delete(d.blocks, blockKey0(c.row, c.col))
 		}
 	}
 	p.cell = nil

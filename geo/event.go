@@ -12,18 +12,18 @@ type EventKind uint8
 // clusters; an expiry can only shrink, split or dissolve them (and, rarely,
 // grow one that a border call moves to).
 const (
-	// EventFormed: a new cluster appeared.
+	// EventFormed means a new cluster appeared.
 	EventFormed EventKind = iota + 1
-	// EventGrew: the cluster has more calls.
+	// EventGrew means the cluster has more calls.
 	EventGrew
-	// EventMerged: the clusters in Others joined this one and are gone.
+	// EventMerged means the clusters in Others joined this one and are gone.
 	EventMerged
-	// EventSplit: the clusters in Others broke away from this one, which
-	// keeps the largest part.
+	// EventSplit means the clusters in Others broke away from this one,
+	// which keeps the largest part.
 	EventSplit
-	// EventShrank: the cluster has fewer calls.
+	// EventShrank means the cluster has fewer calls.
 	EventShrank
-	// EventDissolved: the cluster has no core call left and is gone.
+	// EventDissolved means the cluster has no core call left and is gone.
 	EventDissolved
 )
 
