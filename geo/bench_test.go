@@ -16,6 +16,18 @@ import (
 	"flare/citysim"
 )
 
+// spreadPositions generates n positions uniform over a square around
+// Zhuhai whose area grows with n, so that the density stays at perKm2.
+func spreadPositions(rng *rand.Rand, n int, perKm2 float64) [][2]float64 {
+	side := math.Sqrt(float64(n)/perKm2) / 111.2 // degrees of latitude
+	out := make([][2]float64, n)
+	for i := range out {
+		lat := 22.25 + (rng.Float64()-0.5)*side
+		out[i] = [2]float64{lat, 113.55 + (rng.Float64()-0.5)*side/math.Cos(22.25*deg)}
+	}
+	return out
+}
+
 // positions generates n positions, either city-like (the simulator's
 // Zhuhai: calls around busy places and across the districts) or uniform
 // over the Zhuhai box.
@@ -51,11 +63,19 @@ type streamer struct {
 	t    time.Time
 }
 
-func newStreamer(tb testing.TB, n int, uniform bool) *streamer {
+func newStreamer(tb testing.TB, n int, dist string) *streamer {
 	tb.Helper()
 	rng := rand.New(rand.NewPCG(7, uint64(n)))
 	m := max(4*n, 1<<18)
-	return &streamer{pos: positions(tb, rng, m, uniform), gap: benchRule.Window / time.Duration(n), t: t0}
+	var pos [][2]float64
+	if dist == "fixed-density" {
+		// About 20 neighbours within 250 m, whatever the window holds; the
+		// positions repeat only after four windows.
+		pos = spreadPositions(rng, 4*n, 4*100)
+	} else {
+		pos = positions(tb, rng, m, dist == "uniform")
+	}
+	return &streamer{pos: pos, gap: benchRule.Window / time.Duration(n), t: t0}
 }
 
 func (s *streamer) point() Point {
@@ -100,16 +120,19 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 }
 
 // BenchmarkArrival measures the cost of one arrival, including the expiry it
-// triggers, with n calls in a 60-minute window (eps 250 m, minCalls 5).
+// triggers, with n calls in a 60-minute window (eps 250 m, minCalls 5): on
+// the simulator's city and uniform over the Zhuhai box (both denser as the
+// window holds more), and uniform at a fixed density over an area that grows
+// with the window.
 func BenchmarkArrival(b *testing.B) {
-	for _, dist := range []string{"city", "uniform"} {
+	for _, dist := range []string{"city", "uniform", "fixed-density"} {
 		for _, n := range []int{1_000, 10_000, 50_000, 100_000} {
 			b.Run(fmt.Sprintf("%s/window=%d", dist, n), func(b *testing.B) {
 				d, err := NewDetector(benchRule, Options{})
 				if err != nil {
 					b.Fatal(err)
 				}
-				s := newStreamer(b, n, dist == "uniform")
+				s := newStreamer(b, n, dist)
 				warm(b, d, s, n)
 				pts := make([]Point, b.N)
 				for i := range pts {
@@ -144,7 +167,7 @@ func BenchmarkBatchRerun(b *testing.B) {
 	for _, dist := range []string{"city", "uniform"} {
 		for _, n := range []int{1_000, 10_000, 50_000} {
 			b.Run(fmt.Sprintf("%s/window=%d", dist, n), func(b *testing.B) {
-				s := newStreamer(b, n, dist == "uniform")
+				s := newStreamer(b, n, dist)
 				win := make([]Point, 0, n+1)
 				for i := 0; i < n; i++ {
 					win = append(win, s.point())
@@ -244,7 +267,7 @@ func BenchmarkIndex(b *testing.B) {
 	const n = 50_000
 	b.Run("grid", func(b *testing.B) {
 		d, _ := NewDetector(benchRule, Options{})
-		s := newStreamer(b, n, false)
+		s := newStreamer(b, n, "city")
 		var ring []int32
 		add := func() int {
 			p := s.point()
@@ -274,7 +297,7 @@ func BenchmarkIndex(b *testing.B) {
 	})
 	b.Run("quadtree", func(b *testing.B) {
 		qt := quadtree.New(orb.Bound{Min: orb.Point{113, 21.5}, Max: orb.Point{114, 22.8}})
-		s := newStreamer(b, n, false)
+		s := newStreamer(b, n, "city")
 		var ring []orb.Point
 		var buf []orb.Pointer
 		latStep := benchRule.Eps / orb.EarthRadius / deg * grow
