@@ -154,6 +154,9 @@ func (w *Workflow) ActOnTask(ctx context.Context, actor Actor, id string, in Tas
 	if in.Version <= 0 {
 		return Task{}, FieldError(CodeInvalid, "version", "version is required: the task version you saw")
 	}
+	if _, ok := transitions[in.Action]; !ok {
+		return Task{}, FieldError(CodeInvalid, "action", "unknown task action %q", in.Action)
+	}
 	var out Task
 	_, err := w.cfg.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		t, err := tx.Task(ctx, id)

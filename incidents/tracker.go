@@ -424,10 +424,8 @@ func (t *Tracker) update(ctx context.Context, tx Tx, inc Incident, key string, c
 	before := inc
 	t.summary(&inc, c)
 	shapeChanged := inc.Centroid != before.Centroid || inc.RadiusM != before.RadiusM
-	if added == 0 && !newCluster && !shapeChanged {
-		return nil
-	}
-	now := t.wf.now()
+	// Each cluster grades by its own rule, even when another rule's cluster
+	// attached the calls first.
 	raised := false
 	if !inc.GradeManual {
 		g, reason := AutoGrade(len(inc.Calls), inc.Categories, inc.UrgentCalls, c.Recent, t.byRule[c.Rule].MinCalls)
@@ -435,6 +433,10 @@ func (t *Tracker) update(ctx context.Context, tx Tx, inc Incident, key string, c
 			inc.Grade, inc.GradeReason, raised = g, reason, true
 		}
 	}
+	if added == 0 && !newCluster && !shapeChanged && !raised {
+		return nil
+	}
+	now := t.wf.now()
 	if raised && inc.Plan != nil && !inc.Plan.Dispatched && inc.Grade.AtLeast(t.wf.cfg.AutoDispatch) {
 		inc.Plan = t.wf.proposePlan(inc)
 		if err := t.wf.dispatchPlan(ctx, tx, &inc, System, nil, ""); err != nil {
