@@ -32,28 +32,43 @@ type subscriber struct {
 // enqueue queues m unless the subscriber is dead or already has it. It never
 // blocks on the connection.
 func (s *subscriber) enqueue(m *message) bool {
+	return s.enqueueAll([]*message{m}) == 1
+}
+
+// enqueueAll queues the messages of msgs the subscriber does not have yet,
+// unless it is dead, and returns how many it queued. A subscriber whose
+// queue would pass its limits is marked dead, its queue dropped and
+// onOverflow called. It never blocks on the connection.
+func (s *subscriber) enqueueAll(msgs []*message) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.dead || (m.seq > 0 && m.seq <= s.last) {
-		return false
+	if s.dead {
+		return 0
 	}
-	if len(s.queue) >= s.maxMsgs || s.qbytes+len(m.data) > s.maxBytes {
-		s.dead = true
-		s.queue, s.qbytes = nil, 0
-		if s.onOverflow != nil {
-			go s.onOverflow()
+	n := 0
+	for _, m := range msgs {
+		if m.seq > 0 && m.seq <= s.last {
+			continue
 		}
-		return false
+		if len(s.queue) >= s.maxMsgs || s.qbytes+len(m.data) > s.maxBytes {
+			s.dead = true
+			s.queue, s.qbytes = nil, 0
+			if s.onOverflow != nil {
+				go s.onOverflow()
+			}
+			return n
+		}
+		s.queue = append(s.queue, m)
+		s.qbytes += len(m.data)
+		if m.seq > 0 {
+			s.last = m.seq
+		}
+		n++
 	}
-	s.queue = append(s.queue, m)
-	s.qbytes += len(m.data)
-	if m.seq > 0 {
-		s.last = m.seq
-	}
-	if s.notify != nil {
+	if n > 0 && s.notify != nil {
 		s.notify()
 	}
-	return true
+	return n
 }
 
 // take returns every queued message and empties the queue. The caller hands

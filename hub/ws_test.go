@@ -542,8 +542,8 @@ func TestSlowClientClosedFastClientKeepsReceiving(t *testing.T) {
 	log := newMemLog()
 	s := newWSServer(t, wsOptions{log: log, ws: WSConfig{QueueMessages: 64, QueueBytes: 4 << 20, SendBuffer: 64 << 10}})
 	tok := s.token(t, auth.RoleLeader, "", time.Hour)
-	// The slow client reads a message every millisecond through a small
-	// receive buffer, so that little hides in the kernel.
+	// The slow client reads a message every 20ms through a small receive
+	// buffer, so that little hides in the kernel.
 	smallBuffer := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 		if err == nil {
@@ -563,7 +563,7 @@ func TestSlowClientClosedFastClientKeepsReceiving(t *testing.T) {
 				slowClosed <- websocket.CloseStatus(err)
 				return
 			}
-			time.Sleep(time.Millisecond)
+			time.Sleep(20 * time.Millisecond)
 		}
 	}()
 	var progress atomic.Int64

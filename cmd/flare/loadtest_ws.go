@@ -4,20 +4,24 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"flare/hub/auth"
 )
@@ -152,7 +156,7 @@ type loadClient struct {
 	measureFrom time.Time
 	stats       wsClientStats
 	mu          sync.Mutex
-	conn        *websocket.Conn
+	conn        *rawWS
 	last        atomic.Int64
 }
 
@@ -452,7 +456,7 @@ func (lc *loadClient) closeNow() {
 	c := lc.conn
 	lc.mu.Unlock()
 	if c != nil {
-		c.CloseNow()
+		c.close()
 	}
 }
 
@@ -464,17 +468,10 @@ func (lc *loadClient) dial(ctx context.Context, after int64) error {
 	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	c, res, err := websocket.Dial(dctx, u, &websocket.DialOptions{
-		HTTPHeader: http.Header{"Authorization": {"Bearer " + lc.token}},
-	})
+	c, err := dialRawWS(dctx, u, lc.token)
 	if err != nil {
-		if res != nil {
-			b, _ := io.ReadAll(io.LimitReader(res.Body, 200))
-			return fmt.Errorf("%s client: %d %s", lc.role, res.StatusCode, bytes.TrimSpace(b))
-		}
 		return fmt.Errorf("%s client: %w", lc.role, err)
 	}
-	c.SetReadLimit(1 << 20)
 	lc.mu.Lock()
 	lc.conn = c
 	lc.mu.Unlock()
@@ -484,40 +481,26 @@ func (lc *loadClient) dial(ctx context.Context, after int64) error {
 // readLoop reads until ctx ends, reconnecting (and resuming) when the
 // server closes the connection.
 func (lc *loadClient) readLoop(ctx context.Context) {
-	buf := make([]byte, 0, 4096)
 	for {
 		lc.mu.Lock()
 		c := lc.conn
 		measureFrom := lc.measureFrom
 		lc.mu.Unlock()
-		_, r, err := c.Reader(ctx)
-		if err == nil {
-			buf = buf[:0]
-			for {
-				if len(buf) == cap(buf) {
-					buf = append(buf, 0)[:len(buf)]
-				}
-				n, rerr := r.Read(buf[len(buf):cap(buf)])
-				buf = buf[:len(buf)+n]
-				if rerr == io.EOF {
-					break
-				}
-				if rerr != nil {
-					err = rerr
-					break
-				}
-			}
-		}
+		msg, err := c.next()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			code := websocket.CloseStatus(err)
+			code := -1
+			var ce *closeFrameError
+			if errors.As(err, &ce) {
+				code = ce.code
+			}
 			if lc.stats.closes == nil {
 				lc.stats.closes = map[string]int{}
 			}
-			lc.stats.closes[strconv.Itoa(int(code))]++
-			c.CloseNow()
+			lc.stats.closes[strconv.Itoa(code)]++
+			c.close()
 			lc.mu.Lock()
 			lc.conn = nil
 			lc.mu.Unlock()
@@ -528,9 +511,147 @@ func (lc *loadClient) readLoop(ctx context.Context) {
 			lc.stats.reconnects++
 			continue
 		}
-		lc.observe(buf, measureFrom)
+		lc.observe(msg, measureFrom)
 	}
 }
+
+// rawWS is a minimal WebSocket client for the load test: text messages in,
+// pongs and close replies out. It spends far less CPU per message than a
+// general library, leaving the machine to the server being measured.
+type rawWS struct {
+	nc  net.Conn
+	br  *bufio.Reader
+	buf []byte
+}
+
+// closeFrameError is the server's close frame.
+type closeFrameError struct {
+	code   int
+	reason string
+}
+
+func (e *closeFrameError) Error() string {
+	return fmt.Sprintf("closed by the server: %d %s", e.code, e.reason)
+}
+
+// dialRawWS opens a WebSocket to u (ws://host:port/path?query) with a
+// bearer token. It returns the server's refusal (status and body) as an
+// error.
+func dialRawWS(ctx context.Context, u, token string) (*rawWS, error) {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", pu.Host)
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = nc.SetDeadline(dl)
+	}
+	var key [16]byte
+	_, _ = rand.Read(key[:])
+	k := base64.StdEncoding.EncodeToString(key[:])
+	req := "GET " + pu.RequestURI() + " HTTP/1.1\r\nHost: " + pu.Host +
+		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + k +
+		"\r\nAuthorization: Bearer " + token + "\r\n\r\n"
+	if _, err := io.WriteString(nc, req); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	br := bufio.NewReaderSize(nc, 4096)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	if res.StatusCode != http.StatusSwitchingProtocols {
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 300))
+		nc.Close()
+		return nil, fmt.Errorf("%d %s", res.StatusCode, bytes.TrimSpace(b))
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return &rawWS{nc: nc, br: br, buf: make([]byte, 0, 1024)}, nil
+}
+
+// next returns the next text message (valid until the next call),
+// answering pings on the way. It returns *closeFrameError when the server
+// closes.
+func (w *rawWS) next() ([]byte, error) {
+	w.buf = w.buf[:0]
+	for {
+		var h [2]byte
+		if _, err := io.ReadFull(w.br, h[:]); err != nil {
+			return nil, err
+		}
+		fin, op := h[0]&0x80 != 0, h[0]&0x0f
+		n := uint64(h[1] & 0x7f)
+		switch n {
+		case 126:
+			var b [2]byte
+			if _, err := io.ReadFull(w.br, b[:]); err != nil {
+				return nil, err
+			}
+			n = uint64(binary.BigEndian.Uint16(b[:]))
+		case 127:
+			var b [8]byte
+			if _, err := io.ReadFull(w.br, b[:]); err != nil {
+				return nil, err
+			}
+			n = binary.BigEndian.Uint64(b[:])
+		}
+		if n > 16<<20 {
+			return nil, fmt.Errorf("frame of %d bytes", n)
+		}
+		start := len(w.buf)
+		w.buf = slices.Grow(w.buf, int(n))[:start+int(n)]
+		if _, err := io.ReadFull(w.br, w.buf[start:]); err != nil {
+			return nil, err
+		}
+		switch op {
+		case 0x9: // ping: answer with the same payload
+			p := bytes.Clone(w.buf[start:])
+			w.buf = w.buf[:start]
+			if err := w.writeFrame(0xA, p); err != nil {
+				return nil, err
+			}
+			continue
+		case 0xA: // pong
+			w.buf = w.buf[:start]
+			continue
+		case 0x8: // close: answer and report the code
+			ce := &closeFrameError{code: 1005}
+			if p := w.buf[start:]; len(p) >= 2 {
+				ce.code, ce.reason = int(binary.BigEndian.Uint16(p)), string(p[2:])
+			}
+			_ = w.writeFrame(0x8, w.buf[start:min(len(w.buf), start+2)])
+			return nil, ce
+		}
+		if fin {
+			return w.buf, nil
+		}
+	}
+}
+
+// writeFrame writes one masked frame (clients must mask).
+func (w *rawWS) writeFrame(op byte, p []byte) error {
+	if len(p) > 125 {
+		return errors.New("control payload too long")
+	}
+	f := make([]byte, 0, 6+len(p))
+	var mask [4]byte
+	_, _ = rand.Read(mask[:])
+	f = append(f, 0x80|op, 0x80|byte(len(p)))
+	f = append(f, mask[:]...)
+	for i, b := range p {
+		f = append(f, b^mask[i%4])
+	}
+	_ = w.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, err := w.nc.Write(f)
+	return err
+}
+
+func (w *rawWS) close() { w.nc.Close() }
 
 var (
 	seqPrefix  = []byte(`{"seq":`)
