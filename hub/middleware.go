@@ -102,10 +102,14 @@ func principalFrom(ctx context.Context) auth.Principal {
 	return p
 }
 
-// authenticate returns the principal of a request's bearer token.
+// authenticate returns the principal of a request's bearer token or, without
+// an Authorization header, of its session cookie (see cookieAuth).
 func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
+		if p, ok, err := s.cookieAuth(r); ok {
+			return p, err
+		}
 		return auth.Principal{}, incidents.Errorf(incidents.CodeUnauthorized, "missing bearer token (Authorization: Bearer ...)")
 	}
 	scheme, token, ok := strings.Cut(h, " ")

@@ -41,13 +41,26 @@ type Config struct {
 	// Workflow serves incidents, tasks, callbacks and the audit log; those
 	// endpoints answer 503 without one.
 	Workflow *incidents.Workflow
+	// Users, when set, enables the dashboard's sign-in (/api/v1/session): a
+	// session cookie that the API and /ws accept besides bearer tokens (see
+	// session.go). Session then defaults to checking that cookie.
+	Users incidents.UserStore
+	// SessionTTL is how long a sign-in lasts (default 12h).
+	SessionTTL time.Duration
+	// Districts, when set, is served as GeoJSON at GET /api/v1/districts.
+	Districts *incidents.Regions
+	// Dashboard, when set, serves every path no other route takes: the web
+	// dashboard's pages and assets.
+	Dashboard http.Handler
 }
 
 // Server serves Flare's HTTP API.
 type Server struct {
-	cfg Config
-	mux *http.ServeMux
-	ws  *wsState
+	cfg       Config
+	mux       *http.ServeMux
+	ws        *wsState
+	sessions  *sessionState // nil without Config.Users
+	districts districtsJSON
 }
 
 // New returns a Server for cfg.
@@ -62,6 +75,12 @@ func New(cfg Config) *Server {
 		cfg.Metrics = NewMetrics()
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), ws: newWSState(cfg.WS, cfg.Metrics)}
+	if cfg.Users != nil {
+		s.sessions = newSessionState(cfg.Users, cfg.SessionTTL)
+		if s.cfg.Session == nil {
+			s.cfg.Session = s.sessionPrincipalWS
+		}
+	}
 	s.routes()
 	return s
 }
@@ -79,6 +98,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/v1/presence", s.authorizeFunc(s.handlePresence, auth.RoleLeader, auth.RoleAdmin))
 	s.mux.HandleFunc("GET /ws", s.handleWS)
 	s.workflowRoutes()
+	s.dashboardRoutes()
 	s.mux.Handle("/api/", s.authorizeFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, incidents.Errorf(incidents.CodeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	}))

@@ -1,0 +1,419 @@
+package hub
+
+import (
+	"context"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"flare/hub/auth"
+	"flare/incidents"
+)
+
+// The dashboard's sign-in: POST /api/v1/session checks a user's password
+// and sets a session cookie; GET /api/v1/session tells the page who is
+// signed in and its CSRF token; DELETE /api/v1/session signs out. The API
+// and /ws accept the cookie wherever they accept a bearer token; a request
+// with the cookie that changes something must also carry the CSRF token in
+// the X-CSRF-Token header and, when it has an Origin header, come from this
+// host (or an allowed origin).
+
+// SessionCookie is the name of the dashboard's session cookie.
+const SessionCookie = "flare_session"
+
+// CSRFHeader is the header that carries the session's CSRF token.
+const CSRFHeader = "X-CSRF-Token"
+
+// wsSessionRecheck is how long a WebSocket connection signed in by cookie
+// lives before it must reconnect (and resume), so that a session ended by a
+// sign-out elsewhere or a password change also ends its live connections.
+const wsSessionRecheck = 10 * time.Minute
+
+// Sign-in limits against password guessing. Each client address may try
+// ipBurst times at once and ipRate times a minute after; a user name that
+// fails nameFailures times within nameWindow is refused until nameWindow
+// after its last failure.
+const (
+	ipRate        = 10.0 / 60 // attempts per second
+	ipBurst       = 10
+	nameFailures  = 10
+	nameWindow    = 15 * time.Minute
+	maxTracked    = 10000 // entries per map before stale ones are swept
+	maxPwChecking = 4     // password checks running at once (each takes 19 MiB)
+)
+
+// sessionState is the server's sign-in side.
+type sessionState struct {
+	users   incidents.UserStore
+	ttl     time.Duration
+	limiter *signInLimiter
+	hashing chan struct{}
+}
+
+func newSessionState(users incidents.UserStore, ttl time.Duration) *sessionState {
+	if ttl <= 0 {
+		ttl = 12 * time.Hour
+	}
+	return &sessionState{users: users, ttl: ttl, limiter: newSignInLimiter(), hashing: make(chan struct{}, maxPwChecking)}
+}
+
+// sessionRoutes registers the sign-in endpoints when the server has users.
+func (s *Server) sessionRoutes() {
+	if s.sessions == nil {
+		return
+	}
+	s.mux.HandleFunc("POST /api/v1/session", s.handleSignIn)
+	s.mux.HandleFunc("GET /api/v1/session", s.handleGetSession)
+	s.mux.HandleFunc("DELETE /api/v1/session", s.handleSignOut)
+}
+
+// sessionUser is what the dashboard learns about the signed-in user.
+type sessionUser struct {
+	Name        string `json:"name"`
+	DisplayName string `json:"display_name"`
+	Role        string `json:"role"`
+	Dept        string `json:"dept,omitempty"`
+}
+
+type sessionBody struct {
+	User      sessionUser `json:"user"`
+	CSRFToken string      `json:"csrf_token"`
+	ExpiresAt time.Time   `json:"expires_at"`
+}
+
+func (s *Server) sessionBody(u incidents.User, sess auth.Session) sessionBody {
+	display := u.DisplayName
+	if display == "" {
+		display = u.Name
+	}
+	return sessionBody{
+		User:      sessionUser{Name: u.Name, DisplayName: display, Role: u.Role, Dept: u.Dept},
+		CSRFToken: s.cfg.Signer.CSRFToken(sess),
+		ExpiresAt: sess.ExpiresAt.UTC(),
+	}
+}
+
+// clientIP is the address a request came from, without its port.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// setSessionCookie sets (or, with an empty value, clears) the session
+// cookie: HttpOnly, SameSite=Strict, for the whole site, and Secure when the
+// request came over TLS (directly or through a proxy that says so).
+func setSessionCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     SessionCookie,
+		Value:    value,
+		Path:     "/",
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		SameSite: http.SameSiteStrictMode,
+		Secure:   r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"),
+	})
+}
+
+// handleSignIn answers POST /api/v1/session {"name","password"}: 200 with
+// the user and the CSRF token, and the session cookie; 401 for a wrong name
+// or password (the same answer for both); 429 when the client or the name
+// tried too often; 403 from a foreign origin.
+func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
+	if !originAllowed(r, s.ws.cfg.AllowedOrigins) {
+		writeError(w, r, incidents.FieldError(incidents.CodeForbidden, "Origin", "origin %q may not sign in here", r.Header.Get("Origin")))
+		return
+	}
+	var in struct {
+		Name     string `json:"name"`
+		Password string `json:"password"`
+	}
+	if err := s.decodeJSON(w, r, &in); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	name := strings.ToLower(strings.TrimSpace(in.Name))
+	switch {
+	case name == "":
+		writeError(w, r, incidents.FieldError(incidents.CodeInvalid, "name", "name is required"))
+		return
+	case in.Password == "":
+		writeError(w, r, incidents.FieldError(incidents.CodeInvalid, "password", "password is required"))
+		return
+	case len(name) > 64:
+		writeError(w, r, incidents.FieldError(incidents.CodeInvalid, "name", "name is at most 64 characters"))
+		return
+	}
+	st, ip := s.sessions, clientIP(r)
+	if wait, ok := st.limiter.allow(ip, name, s.cfg.Now()); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		writeError(w, r, incidents.Errorf(incidents.CodeRateLimited, "too many sign-in attempts; try again in %s", wait.Round(time.Second)))
+		return
+	}
+	select {
+	case st.hashing <- struct{}{}:
+	case <-r.Context().Done():
+		writeError(w, r, r.Context().Err())
+		return
+	}
+	u, ok, err := s.checkSignIn(r.Context(), name, in.Password)
+	<-st.hashing
+	log := zerolog.Ctx(r.Context())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if !ok {
+		st.limiter.fail(name, s.cfg.Now())
+		log.Warn().Str("user", name).Str("remote", ip).Msg("sign-in refused")
+		writeError(w, r, incidents.Errorf(incidents.CodeUnauthorized, "wrong name or password"))
+		return
+	}
+	st.limiter.succeed(name)
+	tok, sess, err := s.cfg.Signer.IssueSession(u.Name, u.SessionVersion, st.ttl)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	setSessionCookie(w, r, tok, int(st.ttl.Seconds()))
+	log.Info().Str("user", u.Name).Str("role", u.Role).Str("remote", ip).Msg("signed in")
+	writeJSON(w, http.StatusOK, s.sessionBody(u, sess))
+}
+
+// checkSignIn returns the user when password is theirs and they are not
+// disabled. A missing user costs as much time as a wrong password. It
+// returns the store's error.
+func (s *Server) checkSignIn(ctx context.Context, name, password string) (incidents.User, bool, error) {
+	u, err := s.sessions.users.GetUser(ctx, name)
+	if incidents.ErrorCode(err) == incidents.CodeNotFound {
+		return incidents.User{}, auth.CheckNoPassword(password), nil
+	}
+	if err != nil {
+		return incidents.User{}, false, err
+	}
+	ok, err := auth.CheckPassword(u.PasswordHash, password)
+	if err != nil {
+		zerolog.Ctx(ctx).Error().Err(err).Str("user", name).Msg("stored password hash unreadable")
+		return incidents.User{}, false, nil
+	}
+	return u, ok && !u.Disabled, nil
+}
+
+// sessionOf returns the principal, session and user of the request's
+// session cookie, or an *incidents.Error with CodeUnauthorized saying why
+// there is none: no cookie, a forged or expired one, a user removed or
+// disabled, or a session ended by a sign-out or a new password.
+func (s *Server) sessionOf(r *http.Request) (auth.Principal, auth.Session, incidents.User, error) {
+	none := func(msg string) (auth.Principal, auth.Session, incidents.User, error) {
+		return auth.Principal{}, auth.Session{}, incidents.User{}, incidents.Errorf(incidents.CodeUnauthorized, "%s", msg)
+	}
+	c, err := r.Cookie(SessionCookie)
+	if err != nil || c.Value == "" {
+		return none("not signed in")
+	}
+	sess, err := s.cfg.Signer.VerifySession(c.Value)
+	if err != nil {
+		return auth.Principal{}, auth.Session{}, incidents.User{}, err
+	}
+	u, err := s.sessions.users.GetUser(r.Context(), sess.User)
+	switch {
+	case incidents.ErrorCode(err) == incidents.CodeNotFound:
+		return none("the session's user no longer exists: sign in again")
+	case err != nil:
+		return auth.Principal{}, auth.Session{}, incidents.User{}, err
+	case u.Disabled:
+		return none("this user is disabled")
+	case u.SessionVersion != sess.Version:
+		return none("the session has ended (signed out or password changed): sign in again")
+	}
+	p := auth.Principal{Subject: u.Name, Role: auth.Role(u.Role), Dept: u.Dept, ExpiresAt: sess.ExpiresAt}
+	if err := auth.Check(p); err != nil {
+		return none("the user's role or department is not valid")
+	}
+	return p, sess, u, nil
+}
+
+// cookieAuth authenticates a request without an Authorization header by
+// its session cookie. ok is false when the server has no users or the
+// request no cookie (the caller then asks for a token). A request that
+// changes something must carry the session's CSRF token and, if it names
+// an Origin, come from an allowed one: else the error has CodeForbidden.
+func (s *Server) cookieAuth(r *http.Request) (p auth.Principal, ok bool, err error) {
+	if s.sessions == nil {
+		return auth.Principal{}, false, nil
+	}
+	if c, err := r.Cookie(SessionCookie); err != nil || c.Value == "" {
+		return auth.Principal{}, false, nil
+	}
+	p, sess, _, err := s.sessionOf(r)
+	if err != nil {
+		return auth.Principal{}, true, err
+	}
+	if err := s.checkCSRF(r, sess); err != nil {
+		return auth.Principal{}, true, err
+	}
+	return p, true, nil
+}
+
+// checkCSRF refuses a state-changing request (any method but GET, HEAD and
+// OPTIONS) without the session's CSRF token or from a foreign origin.
+func (s *Server) checkCSRF(r *http.Request, sess auth.Session) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	if !originAllowed(r, s.ws.cfg.AllowedOrigins) {
+		return incidents.FieldError(incidents.CodeForbidden, "Origin", "origin %q may not change anything here", r.Header.Get("Origin"))
+	}
+	if !s.cfg.Signer.CheckCSRF(sess, r.Header.Get(CSRFHeader)) {
+		return incidents.FieldError(incidents.CodeForbidden, CSRFHeader, "missing or wrong %s header: reload the page", CSRFHeader)
+	}
+	return nil
+}
+
+// sessionPrincipalWS is the default Config.Session: the principal of the
+// session cookie, expiring within wsSessionRecheck so that the connection
+// is checked again on its reconnect.
+func (s *Server) sessionPrincipalWS(r *http.Request) (auth.Principal, error) {
+	p, _, _, err := s.sessionOf(r)
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	if limit := s.cfg.Now().Add(wsSessionRecheck); p.ExpiresAt.After(limit) {
+		p.ExpiresAt = limit
+	}
+	return p, nil
+}
+
+// handleGetSession answers GET /api/v1/session: the signed-in user and the
+// CSRF token, or 401.
+func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
+	_, sess, u, err := s.sessionOf(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.sessionBody(u, sess))
+}
+
+// handleSignOut answers DELETE /api/v1/session: it ends every session of
+// the signed-in user (it needs the CSRF token) and clears the cookie; 204
+// also when no session was valid.
+func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
+	_, sess, u, err := s.sessionOf(r)
+	if err == nil {
+		if err := s.checkCSRF(r, sess); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if _, err := s.sessions.users.BumpSession(r.Context(), u.Name); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		zerolog.Ctx(r.Context()).Info().Str("user", u.Name).Msg("signed out")
+	} else if incidents.ErrorCode(err) != incidents.CodeUnauthorized {
+		writeError(w, r, err)
+		return
+	}
+	setSessionCookie(w, r, "", -1)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// signInLimiter counts sign-in attempts per client address and failures
+// per user name.
+type signInLimiter struct {
+	mu     sync.Mutex
+	byIP   map[string]*tokenBucket
+	byName map[string]*nameFailuresWindow
+}
+
+type nameFailuresWindow struct {
+	count int
+	last  time.Time
+}
+
+func newSignInLimiter() *signInLimiter {
+	return &signInLimiter{byIP: map[string]*tokenBucket{}, byName: map[string]*nameFailuresWindow{}}
+}
+
+// allow takes an attempt for ip and name at now. When refused it returns
+// how long to wait.
+func (l *signInLimiter) allow(ip, name string, now time.Time) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if f := l.byName[name]; f != nil && f.count >= nameFailures {
+		if until := f.last.Add(nameWindow); now.Before(until) {
+			return until.Sub(now), false
+		}
+		delete(l.byName, name)
+	}
+	b := l.byIP[ip]
+	if b == nil {
+		if len(l.byIP) >= maxTracked {
+			l.sweep(now)
+		}
+		b = newTokenBucket(ipRate, ipBurst)
+		l.byIP[ip] = b
+	}
+	if !b.allow(now) {
+		return time.Duration(float64(time.Second) / ipRate), false
+	}
+	return 0, true
+}
+
+// fail counts a failed attempt for name at now.
+func (l *signInLimiter) fail(name string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.byName[name]
+	if f == nil || now.Sub(f.last) > nameWindow {
+		if f == nil && len(l.byName) >= maxTracked {
+			l.sweep(now)
+		}
+		f = &nameFailuresWindow{}
+		l.byName[name] = f
+	}
+	f.count++
+	f.last = now
+}
+
+// succeed forgets the failures of name.
+func (l *signInLimiter) succeed(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.byName, name)
+}
+
+// sweep drops entries that no longer limit anything; when the maps are
+// still full (an attack from many addresses), it starts them afresh. The
+// caller holds mu.
+func (l *signInLimiter) sweep(now time.Time) {
+	for ip, b := range l.byIP {
+		b.mu.Lock()
+		idle := now.Sub(b.last) > time.Duration(float64(ipBurst)/ipRate*float64(time.Second))
+		b.mu.Unlock()
+		if idle {
+			delete(l.byIP, ip)
+		}
+	}
+	for name, f := range l.byName {
+		if now.Sub(f.last) > nameWindow {
+			delete(l.byName, name)
+		}
+	}
+	if len(l.byIP) >= maxTracked {
+		clear(l.byIP)
+	}
+	if len(l.byName) >= maxTracked {
+		clear(l.byName)
+	}
+}
