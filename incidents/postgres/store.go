@@ -70,6 +70,8 @@ type Store struct {
 	stop      context.CancelFunc
 	listening sync.WaitGroup
 	closeOnce sync.Once
+
+	leases leaseSet // of Lead
 }
 
 var _ incidents.Store = (*Store)(nil)
@@ -121,13 +123,15 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 }
 
 // Close stops the event listener, wakes every WaitEvents caller (which then
-// returns an error) and closes the pool, waiting for connections in use to
-// be released. Calls made after Close fail. It always returns nil.
+// returns an error), ends the leases held (closing their Lost channels) and
+// closes the pool, waiting for connections in use to be released. Calls
+// made after Close fail. It always returns nil.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closed)
 		s.stop()
 		s.listening.Wait()
+		s.leases.close()
 		s.pool.Close()
 	})
 	return nil

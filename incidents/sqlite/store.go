@@ -60,6 +60,8 @@ type Store struct {
 	signal    eventwait.Signal
 	closed    chan struct{}
 	closeOnce sync.Once
+
+	leases leaseTable // of Lead
 }
 
 var _ incidents.Store = (*Store)(nil)
@@ -149,13 +151,15 @@ func dsn(abs string, pragmas []string, key, value string) string {
 	return u.String()
 }
 
-// Close wakes every WaitEvents caller (which then returns an error) and
-// closes the database. Calls made after Close fail. Close returns the error of
-// closing the connections, if any.
+// Close wakes every WaitEvents caller (which then returns an error), ends
+// the leases held (closing their Lost channels) and closes the database.
+// Calls made after Close fail. Close returns the error of closing the
+// connections, if any.
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		close(s.closed)
+		s.leases.close()
 		err = errors.Join(s.reader.Close(), s.writer.Close())
 	})
 	return err
