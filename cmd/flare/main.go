@@ -35,6 +35,7 @@ func commands() map[string]command {
 		"loadtest": {"drive a running Flare with calls and measure it", runLoadtest},
 		"detect":   {"find incident clusters in a file of calls", runDetect},
 		"simulate": {"generate or post a simulated city call stream", runSimulate},
+		"user":     {"add, list and manage dashboard users", runUser},
 	}
 }
 
