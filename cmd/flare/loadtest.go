@@ -42,6 +42,7 @@ type intakeReport struct {
 	LatencyMaxMs  float64  `json:"latency_max_ms"`
 	LastSeq       int64    `json:"last_seq"` // highest seq acknowledged
 	FirstFailures []string `json:"first_failures,omitempty"`
+	acked         []int64  // seqs of every call acknowledged, warm-up included
 }
 
 func runLoadtest(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -175,6 +176,7 @@ func loadIntake(ctx context.Context, c loadConfig) (intakeReport, error) {
 		failed    int
 		failures  []string
 		lastSeq   int64
+		acked     []int64
 		wg        sync.WaitGroup
 	)
 	for p := 0; p < c.posters; p++ {
@@ -186,6 +188,7 @@ func loadIntake(ctx context.Context, c loadConfig) (intakeReport, error) {
 			var myFailed int
 			var myFailures []string
 			var myLast int64
+			var myAcked []int64
 			for due := range schedule {
 				// The description carries the send time, from which WebSocket
 				// clients measure delivery latency.
@@ -209,6 +212,7 @@ func loadIntake(ctx context.Context, c loadConfig) (intakeReport, error) {
 					}
 					if json.NewDecoder(res.Body).Decode(&stored) == nil {
 						myLast = max(myLast, stored.Seq)
+						myAcked = append(myAcked, stored.Seq)
 					}
 				}
 				if res != nil {
@@ -234,6 +238,7 @@ func loadIntake(ctx context.Context, c loadConfig) (intakeReport, error) {
 			latencies = append(latencies, mine...)
 			failed += myFailed
 			lastSeq = max(lastSeq, myLast)
+			acked = append(acked, myAcked...)
 			if len(failures) < 5 {
 				failures = append(failures, myFailures...)
 			}
@@ -257,7 +262,7 @@ func loadIntake(ctx context.Context, c loadConfig) (intakeReport, error) {
 		Acknowledged: len(latencies), Failed: failed,
 		AckPerSecond: float64(len(latencies)) / c.duration.Seconds(),
 		LatencyP50Ms: ms(0.50), LatencyP95Ms: ms(0.95), LatencyP99Ms: ms(0.99), LatencyMaxMs: ms(1),
-		LastSeq: lastSeq, FirstFailures: failures,
+		LastSeq: lastSeq, FirstFailures: failures, acked: acked,
 	}, nil
 }
 

@@ -66,9 +66,11 @@ type wsReport struct {
 	CloseCodes         map[string]int `json:"close_codes,omitempty"`
 	Received           int64          `json:"received"`
 	DeliveriesPerSec   float64        `json:"deliveries_per_second"`
-	Gaps               int64          `json:"gaps"`
-	Duplicates         int64          `json:"duplicates"`
-	Missing            int64          `json:"missing"` // events a client should have had by the end and did not
+	Gaps               int64          `json:"gaps"`             // seqs skipped, as seen by leadership clients (who see every event)
+	Duplicates         int64          `json:"duplicates"`       // seqs received again or out of order
+	Missing            int64          `json:"missing"`          // acknowledged calls that a client allowed to see them never received
+	ScopeViolations    int64          `json:"scope_violations"` // call events received by department clients
+	FirstGaps          []string       `json:"first_gaps,omitempty"`
 	LeaderLatencyCount int64          `json:"leader_latency_count"`
 	LatencyP50Ms       float64        `json:"latency_p50_ms"`
 	LatencyP95Ms       float64        `json:"latency_p95_ms"`
@@ -140,11 +142,29 @@ type wsClientStats struct {
 	measured   int64 // received inside the measured window
 	first      int64 // first durable seq seen
 	last       int64
+	got        []uint64 // bitset of the seqs received (clients that see calls)
+	violations int64
 	gaps       int64
 	duplicates int64
 	reconnects int64
+	firstGap   string
 	closes     map[string]int
 	hist       latencyHist
+}
+
+// mark records seq as received.
+func (s *wsClientStats) mark(seq int64) {
+	i := int(seq / 64)
+	if i >= len(s.got) {
+		s.got = append(s.got, make([]uint64, i+1-len(s.got)+len(s.got)/2)...)
+	}
+	s.got[i] |= 1 << (seq % 64)
+}
+
+// has reports whether seq was received.
+func (s *wsClientStats) has(seq int64) bool {
+	i := int(seq / 64)
+	return i < len(s.got) && s.got[i]&(1<<(seq%64)) != 0
 }
 
 // loadClient is one WebSocket client of the load test.
@@ -152,7 +172,8 @@ type loadClient struct {
 	url         string
 	token       string
 	role        auth.Role
-	contiguous  bool // sees every call event: gaps are visible by seq
+	contiguous  bool // sees every event (leadership): gaps are visible by seq
+	seesCalls   bool // may see call events (all but departments)
 	measureFrom time.Time
 	stats       wsClientStats
 	mu          sync.Mutex
@@ -301,7 +322,8 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 			tokens[key] = issue(role, dept)
 		}
 		clients[i] = &loadClient{url: wsURL, token: tokens[key], role: role,
-			contiguous: role != auth.RoleDept, measureFrom: measureFrom}
+			contiguous: role == auth.RoleLeader || role == auth.RoleAdmin, seesCalls: role != auth.RoleDept,
+			measureFrom: measureFrom}
 	}
 
 	// Connect at the chosen rate, several dials in flight.
@@ -371,6 +393,7 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 		lc.mu.Unlock()
 	}
 	var lastSeq int64
+	var acked []int64
 	if w.idle {
 		select {
 		case <-time.After(c.duration):
@@ -382,13 +405,13 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 			return loadReport{}, err
 		}
 		out.Intake = &ir
-		lastSeq = ir.LastSeq
+		lastSeq, acked = ir.LastSeq, ir.acked
 		// Let the clients receive the last call.
 		deadline := time.Now().Add(w.drain)
 		for time.Now().Before(deadline) {
 			behind := false
 			for _, lc := range clients {
-				if lc.contiguous && lc.last.Load() < lastSeq && lc.connOK() {
+				if lc.seesCalls && lc.last.Load() < lastSeq && lc.connOK() {
 					behind = true
 					break
 				}
@@ -426,11 +449,19 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 		rep.Gaps += s.gaps
 		rep.Duplicates += s.duplicates
 		rep.Reconnects += s.reconnects
+		if s.firstGap != "" && len(rep.FirstGaps) < 5 {
+			rep.FirstGaps = append(rep.FirstGaps, s.firstGap)
+		}
 		for k, v := range s.closes {
 			rep.CloseCodes[k] += v
 		}
-		if lc.contiguous && lastSeq > 0 && s.first > 0 && s.last < lastSeq {
-			rep.Missing += lastSeq - s.last
+		rep.ScopeViolations += s.violations
+		if lc.seesCalls && s.first > 0 {
+			for _, seq := range acked {
+				if seq >= s.first && !s.has(seq) {
+					rep.Missing++
+				}
+			}
 		}
 		if lc.role == auth.RoleLeader {
 			hist.merge(&s.hist)
@@ -676,6 +707,9 @@ func (lc *loadClient) observe(msg []byte, measureFrom time.Time) {
 	}
 	s := &lc.stats
 	s.received++
+	if !lc.seesCalls && bytes.Contains(msg[:min(len(msg), 48)], []byte(`"type":"call.`)) {
+		s.violations++
+	}
 	switch {
 	case s.last == 0:
 		s.first = seq
@@ -684,9 +718,15 @@ func (lc *loadClient) observe(msg []byte, measureFrom time.Time) {
 		return
 	case lc.contiguous && seq > s.last+1:
 		s.gaps += seq - s.last - 1
+		if s.firstGap == "" {
+			s.firstGap = fmt.Sprintf("%s client: seq %d after %d", lc.role, seq, s.last)
+		}
 	}
 	s.last = seq
 	lc.last.Store(seq)
+	if lc.seesCalls {
+		s.mark(seq)
+	}
 	if now.Before(measureFrom) {
 		return
 	}
@@ -717,8 +757,11 @@ func printWSReport(w io.Writer, r *wsReport) {
 	fmt.Fprintf(w, "websocket: %d clients (%s), %d connected in %.1fs, %d failed\n",
 		r.Clients, strings.Join(roles, ", "), r.Connected, r.ConnectSeconds, r.ConnectFailures)
 	fmt.Fprintf(w, "  received      %d messages, %.0f deliveries/s\n", r.Received, r.DeliveriesPerSec)
-	fmt.Fprintf(w, "  correctness   gaps %d, duplicates %d, missing at the end %d, reconnects %d\n",
-		r.Gaps, r.Duplicates, r.Missing, r.Reconnects)
+	fmt.Fprintf(w, "  correctness   gaps %d, duplicates %d, missing calls %d, scope violations %d, reconnects %d\n",
+		r.Gaps, r.Duplicates, r.Missing, r.ScopeViolations, r.Reconnects)
+	for _, g := range r.FirstGaps {
+		fmt.Fprintf(w, "  gap           %s\n", g)
+	}
 	if len(r.CloseCodes) > 0 {
 		fmt.Fprintf(w, "  closes        %v\n", r.CloseCodes)
 	}
