@@ -514,7 +514,8 @@ func (w *workTx) checkPut(ctx context.Context, n int64, err error, kind, version
 }
 
 // ActiveIncidents returns the open and confirmed incidents, the oldest
-// first, locking them until the transaction ends.
+// first, locking them until the transaction ends. It returns an error with
+// code unavailable when the database cannot be reached.
 func (w *workTx) ActiveIncidents(ctx context.Context) ([]incidents.Incident, error) {
 	out, err := listDocs[incidents.Incident](ctx, w.tx, workflowstore.KindIncident,
 		`SELECT doc FROM incidents WHERE state = ANY($1) ORDER BY opened_at, id FOR UPDATE`,
@@ -526,7 +527,8 @@ func (w *workTx) ActiveIncidents(ctx context.Context) ([]incidents.Incident, err
 }
 
 // IncidentsOfCalls maps each of callIDs that is attached to an incident to
-// that incident's id.
+// that incident's id. It returns an error with code unavailable when the
+// database cannot be reached.
 func (w *workTx) IncidentsOfCalls(ctx context.Context, callIDs []string) (map[string]string, error) {
 	out := make(map[string]string, len(callIDs))
 	if len(callIDs) == 0 {
@@ -603,6 +605,7 @@ func (w *workTx) PutTask(ctx context.Context, t incidents.Task, prev int64) erro
 
 // TasksOfIncident returns the tasks of the incident incidentID, the first
 // dispatched first (then by id), locking them until the transaction ends.
+// It returns an error with code unavailable when the database cannot be reached.
 func (w *workTx) TasksOfIncident(ctx context.Context, incidentID string) ([]incidents.Task, error) {
 	out, err := listDocs[incidents.Task](ctx, w.tx, workflowstore.KindTask,
 		`SELECT doc FROM tasks WHERE incident_id = $1 ORDER BY dispatched_at, id FOR UPDATE`, incidentID)

@@ -543,7 +543,7 @@ func (w *workTx) checkPut(ctx context.Context, res sql.Result, err error, kind, 
 }
 
 // ActiveIncidents returns the open and confirmed incidents, the oldest
-// first.
+// first. It returns the database's error when the query fails.
 func (w *workTx) ActiveIncidents(ctx context.Context) ([]incidents.Incident, error) {
 	out, err := listDocs[incidents.Incident](ctx, w.tx, workflowstore.KindIncident,
 		`SELECT doc FROM incidents WHERE state IN (?, ?) ORDER BY opened_at, id`,
@@ -555,7 +555,8 @@ func (w *workTx) ActiveIncidents(ctx context.Context) ([]incidents.Incident, err
 }
 
 // IncidentsOfCalls maps each of callIDs that is attached to an incident to
-// that incident's id.
+// that incident's id. It returns the database's error when the query
+// fails.
 func (w *workTx) IncidentsOfCalls(ctx context.Context, callIDs []string) (map[string]string, error) {
 	out := make(map[string]string, len(callIDs))
 	if len(callIDs) == 0 {
@@ -646,7 +647,8 @@ func (w *workTx) PutTask(ctx context.Context, t incidents.Task, prev int64) erro
 }
 
 // TasksOfIncident returns the tasks of the incident incidentID, the first
-// dispatched first (then by id).
+// dispatched first (then by id). It returns the database's error when the
+// query fails.
 func (w *workTx) TasksOfIncident(ctx context.Context, incidentID string) ([]incidents.Task, error) {
 	out, err := listDocs[incidents.Task](ctx, w.tx, workflowstore.KindTask,
 		`SELECT doc FROM tasks WHERE incident_id = ? ORDER BY dispatched_at, id`, incidentID)
