@@ -187,22 +187,23 @@ func checkInvariants(tb testing.TB, d *Detector) error {
 				continue
 			}
 			n++
-			if p.core && q.core && p.cell != q.cell {
+			if d.hot[i].core && d.hot[j].core && p.cell != q.cell {
 				pairs[[2]*cell{p.cell, q.cell}]++
 			}
 		}
-		if n != p.n {
-			return fmt.Errorf("point %s: n = %d, want %d", p.id, p.n, n)
+		h := &d.hot[i]
+		if n != h.n {
+			return fmt.Errorf("point %s: n = %d, want %d", p.id, h.n, n)
 		}
-		if p.core != (n >= d.minCalls) {
-			return fmt.Errorf("point %s: core = %v with n = %d", p.id, p.core, n)
+		if h.core != (n >= d.minCalls) {
+			return fmt.Errorf("point %s: core = %v with n = %d", p.id, h.core, n)
 		}
-		if p.core && p.anchor >= 0 {
+		if h.core && h.anchor >= 0 {
 			return fmt.Errorf("core point %s has an anchor", p.id)
 		}
-		if p.anchor >= 0 {
-			a := &d.pts[p.anchor]
-			if !a.core || a.cell == nil || !within(p.lat, p.lon, a.lat, a.lon, d.rule.Eps) {
+		if h.anchor >= 0 {
+			a := &d.pts[h.anchor]
+			if !d.hot[h.anchor].core || a.cell == nil || !within(p.lat, p.lon, a.lat, a.lon, d.rule.Eps) {
 				return fmt.Errorf("point %s: anchor %s is not a core neighbour", p.id, a.id)
 			}
 		}
@@ -212,7 +213,7 @@ func checkInvariants(tb testing.TB, d *Detector) error {
 	}
 	anchoredIn := make(map[*cell]int32)
 	for _, i := range live {
-		if a := d.pts[i].anchor; a >= 0 {
+		if a := d.hot[i].anchor; a >= 0 {
 			anchoredIn[d.pts[a].cell]++
 		}
 	}
@@ -231,7 +232,7 @@ func checkInvariants(tb testing.TB, d *Detector) error {
 	for _, c := range cells {
 		var cores int32
 		for _, e := range c.entries() {
-			if d.pts[e.idx].core {
+			if d.hot[e.idx].core {
 				cores++
 			}
 		}

@@ -272,7 +272,7 @@ func BenchmarkIndex(b *testing.B) {
 		add := func() int {
 			p := s.point()
 			i := d.alloc()
-			d.pts[i] = point{lat: p.Lat, lon: p.Lon, anchor: -1}
+			d.pts[i] = point{lat: p.Lat, lon: p.Lon}
 			d.bufs[0] = d.query(d.bufs[0][:0], p.Lat, p.Lon, -1)
 			found := len(d.bufs[0])
 			d.gridAdd(i)

@@ -131,7 +131,7 @@ func (d *Detector) Cluster(id ClusterID) (Cluster, bool) {
 	for _, cl := range c.cells {
 		for _, e := range cl.entries() {
 			p := &d.pts[e.idx]
-			if !p.core {
+			if !d.hot[e.idx].core {
 				continue
 			}
 			members = append(members, e.idx)
@@ -139,7 +139,7 @@ func (d *Detector) Cluster(id ClusterID) (Cluster, bool) {
 				continue
 			}
 			for _, r := range p.nbrs {
-				if q := &d.pts[r.idx]; q.gen == r.gen && q.anchor == e.idx {
+				if q := &d.hot[r.idx]; q.gen == r.gen && q.anchor == e.idx {
 					members = append(members, r.idx)
 				}
 			}
@@ -176,10 +176,10 @@ func (d *Detector) groups() []group {
 		}
 		var c *component
 		switch {
-		case p.core:
+		case d.hot[i].core:
 			c = p.cell.comp
-		case p.anchor >= 0:
-			c = d.pts[p.anchor].cell.comp
+		case d.hot[i].anchor >= 0:
+			c = d.pts[d.hot[i].anchor].cell.comp
 		default:
 			continue
 		}
@@ -214,7 +214,7 @@ func (d *Detector) summarise(id ClusterID, idx []int32) Cluster {
 	for _, i := range idx {
 		p := &d.pts[i]
 		c.Calls = append(c.Calls, p.id)
-		if p.core {
+		if d.hot[i].core {
 			c.CoreCalls = append(c.CoreCalls, p.id)
 		}
 		c.Categories[p.category]++

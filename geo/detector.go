@@ -66,6 +66,7 @@ type Detector struct {
 	byID   map[ClusterID]*component
 	ids    map[string]int32 // points in the window by id
 	pts    []point          // slab; free slots are listed in free
+	hot    []hotPoint       // beside pts
 	free   []int32
 	queue  []queued // live points by (time, seq), from head on
 	head   int
@@ -88,26 +89,29 @@ type Detector struct {
 	events *[]Event
 }
 
-// point is one call in the window.
-//
-// The fields that arrivals and expiries touch on every neighbour come first,
-// within one 64-byte cache line.
+// point is one call in the window. What arrivals and expiries read and
+// write on every neighbour lives apart, in hotPoint.
 type point struct {
 	// nbrs lists the point's neighbours. Entries for points that have left
 	// the window are dropped lazily, by compact.
 	nbrs    []nref
 	cell    *cell
 	t       int64
-	n       int32  // neighbours in the window, itself included
-	anchor  int32  // for a border point, the core it belongs through; else -1
-	gen     uint32 // incremented when the slot is freed
 	cellPos int32
-	core    bool
 
 	id       string
 	category string
 	seq      uint64
 	lat, lon float64
+}
+
+// hotPoint holds what every arrival and expiry reads and writes on each
+// neighbour, in an array of its own that is small enough to stay in cache.
+type hotPoint struct {
+	n      int32  // neighbours in the window, itself included
+	anchor int32  // for a border point, the core it belongs through; else -1
+	gen    uint32 // incremented when the slot is freed
+	core   bool
 }
 
 // nref refers to a point in a slot; it is stale once the slot's gen moves on.
@@ -359,7 +363,7 @@ func (d *Detector) compact(i int32) []nref {
 	p := &d.pts[i]
 	k := 0
 	for _, r := range p.nbrs {
-		if d.pts[r.idx].gen == r.gen {
+		if d.hot[r.idx].gen == r.gen {
 			p.nbrs[k] = r
 			k++
 		}
@@ -375,6 +379,7 @@ func (d *Detector) alloc() int32 {
 		return i
 	}
 	d.pts = append(d.pts, point{})
+	d.hot = append(d.hot, hotPoint{anchor: -1})
 	return int32(len(d.pts) - 1)
 }
 
@@ -384,15 +389,17 @@ func (d *Detector) insert(p Point, t int64) {
 	i := d.alloc()
 	d.seq++
 	q := &d.pts[i]
-	q.id, q.category, q.t, q.seq, q.lat, q.lon, q.anchor = p.ID, p.Category, t, d.seq, p.Lat, p.Lon, -1
+	q.id, q.category, q.t, q.seq, q.lat, q.lon = p.ID, p.Category, t, d.seq, p.Lat, p.Lon
+	h := &d.hot[i]
+	h.anchor = -1
 	d.ids[p.ID] = i
 	found := d.query(d.bufs[0][:0], p.Lat, p.Lon, -1)
 	d.bufs[0] = found
-	me := nref{idx: i, gen: q.gen}
+	me := nref{idx: i, gen: h.gen}
 	if cap(q.nbrs) < len(found)+8 {
 		q.nbrs = make([]nref, 0, 2*len(found)+16)
 	}
-	q.n = int32(len(found)) + 1
+	h.n = int32(len(found)) + 1
 	d.gridAdd(i)
 	d.enqueue(i)
 	d.live++
@@ -401,13 +408,13 @@ func (d *Detector) insert(p Point, t int64) {
 	// Points that become core: the new one, and neighbours that reach
 	// minCalls with it.
 	fresh := d.lost[:0]
-	if q.n >= d.minCalls {
+	if h.n >= d.minCalls {
 		fresh = append(fresh, i)
 	}
 	for _, r := range found {
-		o := &d.pts[r]
+		o := &d.hot[r]
 		q.nbrs = append(q.nbrs, nref{idx: r, gen: o.gen})
-		o.nbrs = append(o.nbrs, me)
+		d.pts[r].nbrs = append(d.pts[r].nbrs, me)
 		o.n++
 		if o.n == d.minCalls {
 			fresh = append(fresh, r)
@@ -417,7 +424,7 @@ func (d *Detector) insert(p Point, t int64) {
 		d.makeCore(c, d.compact(c))
 	}
 	d.lost = fresh[:0]
-	if q := &d.pts[i]; !q.core && q.anchor < 0 {
+	if h := &d.hot[i]; !h.core && h.anchor < 0 {
 		if a := d.latestCore(q.nbrs); a >= 0 {
 			d.setAnchor(i, a)
 		}
@@ -432,18 +439,18 @@ func (d *Detector) expire(i int32) {
 	delete(d.ids, id)
 	nb := d.compact(i)
 	reanchor := d.reanchor[:0]
-	if d.pts[i].core {
+	if d.hot[i].core {
 		reanchor = d.unmakeCore(i, nb, reanchor)
-	} else if d.pts[i].anchor >= 0 {
+	} else if d.hot[i].anchor >= 0 {
 		d.unanchor(i)
 	}
 	d.gridRemove(i)
 	d.live--
-	d.pts[i].gen++ // from here on, references to i are stale
+	d.hot[i].gen++ // from here on, references to i are stale
 
 	lost := d.lost[:0]
 	for _, r := range nb {
-		q := &d.pts[r.idx]
+		q := &d.hot[r.idx]
 		q.n--
 		if q.core && q.n < d.minCalls {
 			lost = append(lost, r.idx)
@@ -455,8 +462,8 @@ func (d *Detector) expire(i int32) {
 	}
 	d.lost = lost[:0]
 	for _, x := range reanchor {
-		q := &d.pts[x]
-		if q.core || q.anchor >= 0 || q.cell == nil {
+		q := &d.hot[x]
+		if q.core || q.anchor >= 0 || d.pts[x].cell == nil {
 			continue
 		}
 		if a := d.latestCore(d.compact(x)); a >= 0 {
@@ -465,7 +472,8 @@ func (d *Detector) expire(i int32) {
 	}
 	d.reanchor = reanchor[:0]
 	p := &d.pts[i]
-	*p = point{gen: p.gen, nbrs: p.nbrs[:0]}
+	*p = point{nbrs: p.nbrs[:0]}
+	d.hot[i] = hotPoint{gen: d.hot[i].gen, anchor: -1}
 	d.free = append(d.free, i)
 	d.checkSplits()
 	d.endStep(id)
@@ -477,8 +485,11 @@ func (d *Detector) latestCore(nb []nref) int32 {
 	best := int32(-1)
 	for _, ref := range nb {
 		r := ref.idx
+		if !d.hot[r].core {
+			continue
+		}
 		q := &d.pts[r]
-		if q.core && (best < 0 || q.t > d.pts[best].t || q.t == d.pts[best].t && q.seq > d.pts[best].seq) {
+		if best < 0 || q.t > d.pts[best].t || q.t == d.pts[best].t && q.seq > d.pts[best].seq {
 			best = r
 		}
 	}
@@ -487,12 +498,11 @@ func (d *Detector) latestCore(nb []nref) int32 {
 
 // makeCore turns point c, whose neighbours are nb, into a core point.
 func (d *Detector) makeCore(c int32, nb []nref) {
-	p := &d.pts[c]
-	if p.anchor >= 0 {
+	if d.hot[c].anchor >= 0 {
 		d.unanchor(c)
 	}
-	p.core = true
-	a := p.cell
+	d.hot[c].core = true
+	a := d.pts[c].cell
 	if a.comp == nil {
 		d.newComponent(a)
 	}
@@ -505,10 +515,10 @@ func (d *Detector) makeCore(c int32, nb []nref) {
 	cells := d.scratchCells[:0]
 	for _, ref := range nb {
 		r := ref.idx
-		q := &d.pts[r]
+		q := &d.hot[r]
 		switch {
 		case q.core:
-			if b := q.cell; b != a {
+			if b := d.pts[r].cell; b != a {
 				if b.accMark != d.accStamp {
 					b.accMark, b.acc = d.accStamp, 0
 					cells = append(cells, b)
@@ -530,17 +540,16 @@ func (d *Detector) makeCore(c int32, nb []nref) {
 // one. Border points anchored at c lose their anchor and are appended to
 // reanchor.
 func (d *Detector) unmakeCore(c int32, nb []nref, reanchor []int32) []int32 {
-	p := &d.pts[c]
-	p.core = false
-	a := p.cell
+	d.hot[c].core = false
+	a := d.pts[c].cell
 	d.accStamp++
 	cells := d.scratchCells[:0]
 	for _, ref := range nb {
 		r := ref.idx
-		q := &d.pts[r]
+		q := &d.hot[r]
 		switch {
 		case q.core:
-			if b := q.cell; b != a {
+			if b := d.pts[r].cell; b != a {
 				if b.accMark != d.accStamp {
 					b.accMark, b.acc = d.accStamp, 0
 					cells = append(cells, b)
@@ -569,7 +578,7 @@ func (d *Detector) unmakeCore(c int32, nb []nref, reanchor []int32) []int32 {
 }
 
 func (d *Detector) setAnchor(x, c int32) {
-	d.pts[x].anchor = c
+	d.hot[x].anchor = c
 	a := d.pts[c].cell
 	a.anchored++
 	d.touch(a.comp)
@@ -577,8 +586,8 @@ func (d *Detector) setAnchor(x, c int32) {
 }
 
 func (d *Detector) unanchor(x int32) {
-	a := d.pts[d.pts[x].anchor].cell
-	d.pts[x].anchor = -1
+	a := d.pts[d.hot[x].anchor].cell
+	d.hot[x].anchor = -1
 	a.anchored--
 	d.touch(a.comp)
 	a.comp.size--

@@ -253,7 +253,7 @@ func membership(d *Detector) []Cluster {
 		for _, i := range g.members {
 			p := &d.pts[i]
 			c.Calls = append(c.Calls, p.id)
-			if p.core {
+			if d.hot[i].core {
 				c.CoreCalls = append(c.CoreCalls, p.id)
 			}
 		}

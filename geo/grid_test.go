@@ -76,7 +76,7 @@ func TestQueryFindsEveryNeighbour(t *testing.T) {
 			lon := lon0 + rng.NormFloat64()*spread/math.Max(0.05, math.Cos(lat0*deg))
 			lon = math.Mod(lon+540, 360) - 180
 			idx := d.alloc()
-			d.pts[idx] = point{lat: lat, lon: lon, anchor: -1}
+			d.pts[idx] = point{lat: lat, lon: lon}
 			d.gridAdd(idx)
 			pts = append(pts, [2]float64{lat, lon})
 		}
