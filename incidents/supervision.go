@@ -34,6 +34,9 @@ func (w *Workflow) FireTimers(ctx context.Context) (int, error) {
 // fire handles one due timer inside its transaction.
 func (w *Workflow) fire(ctx context.Context, tx Tx, tm Timer) error {
 	t, err := tx.Task(ctx, tm.TaskID)
+	if ErrorCode(err) == CodeNotFound {
+		return nil // a timer without its task has nothing to supervise
+	}
 	if err != nil {
 		return err
 	}
@@ -72,7 +75,7 @@ func (w *Workflow) fire(ctx context.Context, tx Tx, tm Timer) error {
 			return err
 		}
 	default:
-		return fmt.Errorf("timer %d has unknown kind %q", tm.ID, tm.Kind)
+		return nil // a kind this version does not know: fired and forgotten, so it cannot block the others
 	}
 	t.Version, t.UpdatedAt = prev+1, now
 	if err := tx.PutTask(ctx, t, prev); err != nil {

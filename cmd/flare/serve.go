@@ -35,6 +35,7 @@ type serveConfig struct {
 	redisPrefix     string
 	wsMaxConns      int
 	wsConnRate      float64
+	workflow        workflowFlags
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -53,6 +54,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&c.redisPrefix, "redis-prefix", "flare:", "prefix of every Redis key and channel")
 	fs.IntVar(&c.wsMaxConns, "ws-max-conns", 20000, "most WebSocket connections this node holds (503 beyond)")
 	fs.Float64Var(&c.wsConnRate, "ws-conn-rate", 1000, "new WebSocket connections per second this node accepts (429 beyond; bursts of twice as many)")
+	c.workflow.register(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -144,6 +146,10 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	setup, err := c.workflow.load(taxonomy)
+	if err != nil {
+		return err
+	}
 	sign, err := signer(getenv, c.store.dataDir)
 	if err != nil {
 		return err
@@ -196,10 +202,28 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 		return err
 	}
 	defer broadcaster.Close()
+	workflow := incidents.NewWorkflow(incidents.WorkflowConfig{
+		Store: store, Taxonomy: taxonomy, Departments: setup.departments, Jurisdictions: setup.districts,
+		Limits: setup.limits, AutoDispatch: setup.grade,
+	})
+	runner, err := incidents.NewRunner(incidents.RunnerConfig{
+		Workflow: workflow, Rules: setup.rules, Lateness: c.workflow.lateness, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	runCtx, stopRunner := context.WithCancel(ctx)
+	defer stopRunner()
+	runnerDone := make(chan struct{})
+	go func() {
+		defer close(runnerDone)
+		_ = runner.Run(runCtx)
+	}()
 	srv := hub.New(hub.Config{
 		Store: instrumented, Intake: intake, Signer: sign, Metrics: metrics, Logger: log,
 		Ready: store.Ready, Version: version(), MaxBodyBytes: c.maxBodyBytes,
 		Broadcaster: broadcaster,
+		Workflow:    workflow,
 		WS: hub.WSConfig{
 			AllowedOrigins: splitList(c.allowedOrigins),
 			MaxConns:       c.wsMaxConns,
@@ -248,6 +272,8 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 	if err := intake.Close(stopCtx); err != nil {
 		errs = append(errs, fmt.Errorf("drain intake: %w", err))
 	}
+	stopRunner()
+	<-runnerDone
 	log.Info().Msg("stopped")
 	return errors.Join(errs...)
 }

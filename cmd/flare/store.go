@@ -14,6 +14,7 @@ import (
 // provide.
 type systemStore interface {
 	incidents.Store
+	incidents.WorkflowStore
 	MigrateUp(ctx context.Context) error
 	MigrationStatus(ctx context.Context) ([]incidents.Migration, error)
 	Ready(ctx context.Context) error
