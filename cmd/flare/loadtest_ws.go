@@ -76,12 +76,17 @@ type wsReport struct {
 	LatencyP95Ms       float64        `json:"latency_p95_ms"`
 	LatencyP99Ms       float64        `json:"latency_p99_ms"`
 	LatencyMaxMs       float64        `json:"latency_max_ms"`
-	ServerRSSBefore    int64          `json:"server_rss_before_bytes,omitempty"`
-	ServerRSSConnected int64          `json:"server_rss_connected_bytes,omitempty"`
-	ServerRSSEnd       int64          `json:"server_rss_end_bytes,omitempty"`
-	RSSPerConnBytes    float64        `json:"rss_per_connection_bytes,omitempty"`     // when all are connected
-	RSSPerConnEnd      float64        `json:"rss_per_connection_end_bytes,omitempty"` // at the end of the run
-	RSSSource          string         `json:"rss_source,omitempty"`
+	// The server's part: from the call's recorded_at (when the server
+	// took it, before the commit) to its receipt by leadership clients.
+	ServerLatencyP50Ms float64 `json:"server_latency_p50_ms"`
+	ServerLatencyP99Ms float64 `json:"server_latency_p99_ms"`
+	ServerLatencyMaxMs float64 `json:"server_latency_max_ms"`
+	ServerRSSBefore    int64   `json:"server_rss_before_bytes,omitempty"`
+	ServerRSSConnected int64   `json:"server_rss_connected_bytes,omitempty"`
+	ServerRSSEnd       int64   `json:"server_rss_end_bytes,omitempty"`
+	RSSPerConnBytes    float64 `json:"rss_per_connection_bytes,omitempty"`     // when all are connected
+	RSSPerConnEnd      float64 `json:"rss_per_connection_end_bytes,omitempty"` // at the end of the run
+	RSSSource          string  `json:"rss_source,omitempty"`
 }
 
 // loadReport is the whole report when WebSocket clients take part.
@@ -150,6 +155,7 @@ type wsClientStats struct {
 	firstGap   string
 	closes     map[string]int
 	hist       latencyHist
+	serverHist latencyHist
 }
 
 // mark records seq as received.
@@ -440,7 +446,7 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 	}
 	wg.Wait()
 
-	var hist latencyHist
+	var hist, serverHist latencyHist
 	var measuredMsgs int64
 	for _, lc := range clients {
 		s := &lc.stats
@@ -465,6 +471,7 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 		}
 		if lc.role == auth.RoleLeader {
 			hist.merge(&s.hist)
+			serverHist.merge(&s.serverHist)
 		}
 	}
 	if measured > 0 {
@@ -473,6 +480,8 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 	rep.LeaderLatencyCount = hist.n
 	rep.LatencyP50Ms, rep.LatencyP95Ms, rep.LatencyP99Ms = hist.quantileMs(0.50), hist.quantileMs(0.95), hist.quantileMs(0.99)
 	rep.LatencyMaxMs = float64(hist.max) / float64(time.Millisecond)
+	rep.ServerLatencyP50Ms, rep.ServerLatencyP99Ms = serverHist.quantileMs(0.50), serverHist.quantileMs(0.99)
+	rep.ServerLatencyMaxMs = float64(serverHist.max) / float64(time.Millisecond)
 	return out, nil
 }
 
@@ -685,8 +694,9 @@ func (w *rawWS) writeFrame(op byte, p []byte) error {
 func (w *rawWS) close() { w.nc.Close() }
 
 var (
-	seqPrefix  = []byte(`{"seq":`)
-	stampField = []byte(`"description":"lt:`)
+	seqPrefix     = []byte(`{"seq":`)
+	stampField    = []byte(`"description":"lt:`)
+	recordedField = []byte(`"recorded_at":"`)
 )
 
 // observe counts one message: seq order for gaps and duplicates, and the
@@ -741,6 +751,14 @@ func (lc *loadClient) observe(msg []byte, measureFrom time.Time) {
 				sent := time.Unix(0, ns)
 				if !sent.Before(measureFrom) {
 					s.hist.add(now.Sub(sent))
+					if k := bytes.Index(msg, recordedField); k >= 0 {
+						r := msg[k+len(recordedField):]
+						if e := bytes.IndexByte(r, '"'); e > 0 {
+							if at, err := time.Parse(time.RFC3339Nano, string(r[:e])); err == nil {
+								s.serverHist.add(now.Sub(at))
+							}
+						}
+					}
 				}
 			}
 		}
@@ -768,6 +786,8 @@ func printWSReport(w io.Writer, r *wsReport) {
 	if r.LeaderLatencyCount > 0 {
 		fmt.Fprintf(w, "  POST->leader  p50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms  (%d receipts)\n",
 			r.LatencyP50Ms, r.LatencyP95Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.LeaderLatencyCount)
+		fmt.Fprintf(w, "  server part   recorded_at->leader p50 %.2f ms  p99 %.2f ms  max %.2f ms\n",
+			r.ServerLatencyP50Ms, r.ServerLatencyP99Ms, r.ServerLatencyMaxMs)
 	}
 	if r.ServerRSSConnected > 0 {
 		fmt.Fprintf(w, "  server RSS    %.1f MiB before, %.1f MiB connected, %.1f MiB at the end (%s)\n",
