@@ -36,6 +36,7 @@ type wsLoadConfig struct {
 	serverPID int
 	dataDir   string
 	drain     time.Duration
+	url       string // the node the clients connect to (default: --url)
 }
 
 func (w *wsLoadConfig) register(fs interface {
@@ -53,6 +54,7 @@ func (w *wsLoadConfig) register(fs interface {
 	fs.IntVar(&w.serverPID, "server-pid", 0, "pid of the Flare server on this machine, to read its RSS from /proc (default: its /metrics)")
 	fs.StringVar(&w.dataDir, "data-dir", "", "data dir holding the server's signing secret, to mint tokens for every role (or set FLARE_SECRET)")
 	fs.DurationVar(&w.drain, "ws-drain", 10*time.Second, "how long clients may take to receive the last call after posting stops")
+	fs.StringVar(&w.url, "ws-url", "", "base URL of the node the WebSocket clients connect to (default: --url; another node to measure fan-out between nodes)")
 }
 
 // wsReport is what the load test measured of WebSocket delivery.
@@ -310,12 +312,15 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 	for r, n := range counts {
 		rep.Roles[string(r)] = n
 	}
-	rssBefore, rssSource, rssErr := serverRSS(ctx, c.url, adminTok, w.serverPID)
+	if w.url == "" {
+		w.url = c.url
+	}
+	rssBefore, rssSource, rssErr := serverRSS(ctx, w.url, adminTok, w.serverPID)
 	rep.ServerRSSBefore, rep.RSSSource = rssBefore, rssSource
 
 	start := time.Now()
 	measureFrom := start.Add(time.Hour) // set when the load starts
-	wsURL := "ws" + strings.TrimPrefix(c.url, "http") + "/ws"
+	wsURL := "ws" + strings.TrimPrefix(w.url, "http") + "/ws"
 	clients := make([]*loadClient, len(order))
 	tokens := map[string]string{}
 	for i, role := range order {
@@ -382,7 +387,7 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 	}
 	time.Sleep(2 * time.Second) // let the server settle
 	if rssErr == nil {
-		if rss, _, err := serverRSS(ctx, c.url, adminTok, w.serverPID); err == nil {
+		if rss, _, err := serverRSS(ctx, w.url, adminTok, w.serverPID); err == nil {
 			rep.ServerRSSConnected = rss
 			if rep.Connected > 0 {
 				rep.RSSPerConnBytes = float64(rss-rssBefore) / float64(rep.Connected)
@@ -433,7 +438,7 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 		measured = c.duration
 	}
 	if rssErr == nil {
-		if rss, _, err := serverRSS(ctx, c.url, adminTok, w.serverPID); err == nil {
+		if rss, _, err := serverRSS(ctx, w.url, adminTok, w.serverPID); err == nil {
 			rep.ServerRSSEnd = rss
 			if rep.Connected > 0 {
 				rep.RSSPerConnEnd = float64(rss-rssBefore) / float64(rep.Connected)
