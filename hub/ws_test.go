@@ -55,6 +55,7 @@ type wsOptions struct {
 	intake   *incidents.Intake
 	ringSize int
 	ws       WSConfig
+	workflow *incidents.Workflow
 }
 
 func newWSServer(tb testing.TB, o wsOptions) *wsServer {
@@ -75,7 +76,7 @@ func newWSServer(tb testing.TB, o wsOptions) *wsServer {
 	}
 	srv := New(Config{
 		Store: o.store, Intake: o.intake, Signer: signer, Logger: zerolog.Nop(), Now: clock.Now,
-		Broadcaster: b, WS: o.ws,
+		Broadcaster: b, WS: o.ws, Workflow: o.workflow,
 	})
 	ts := httptest.NewServer(srv.Handler())
 	tb.Cleanup(func() {
