@@ -1,6 +1,8 @@
 package geo
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -29,17 +31,89 @@ var ErrInvalidRule = errors.New("invalid rule")
 // included) in a time window of length Window.
 type Rule struct {
 	// Name identifies the rule in clusters and events.
-	Name string `json:"name"`
+	Name string
 	// Categories lists the call categories the rule takes; empty, or the
 	// single entry "all", takes every category.
-	Categories []string `json:"categories,omitempty"`
+	Categories []string
 	// Eps is the neighbourhood radius in metres.
-	Eps float64 `json:"eps_m"`
+	Eps float64
 	// MinCalls is how many neighbours, the call itself included, make a
 	// call core.
-	MinCalls int `json:"min_calls"`
+	MinCalls int
 	// Window is how long a call stays in the detector.
-	Window time.Duration `json:"window"`
+	Window time.Duration
+}
+
+// ruleJSON is the configuration form of a Rule: the window as a duration
+// such as "30m".
+type ruleJSON struct {
+	Name       string          `json:"name"`
+	Categories []string        `json:"categories,omitempty"`
+	Eps        float64         `json:"eps_m"`
+	MinCalls   int             `json:"min_calls"`
+	Window     json.RawMessage `json:"window"`
+}
+
+// MarshalJSON encodes the rule with its window as a duration string, such
+// as {"name":"waterlogging","categories":["waterlogging"],"eps_m":500,
+// "min_calls":5,"window":"30m0s"}.
+func (r Rule) MarshalJSON() ([]byte, error) {
+	w, err := json.Marshal(r.Window.String())
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(ruleJSON{Name: r.Name, Categories: r.Categories, Eps: r.Eps, MinCalls: r.MinCalls, Window: w})
+}
+
+// UnmarshalJSON decodes a rule whose window is a duration string ("30m",
+// "1h") or a number of seconds. It does not validate the rule; ParseRules
+// does.
+func (r *Rule) UnmarshalJSON(b []byte) error {
+	var j ruleJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*r = Rule{Name: j.Name, Categories: j.Categories, Eps: j.Eps, MinCalls: j.MinCalls}
+	w := bytes.TrimSpace(j.Window)
+	switch {
+	case len(w) == 0 || string(w) == "null":
+	case w[0] == '"':
+		var s string
+		if err := json.Unmarshal(w, &s); err != nil {
+			return fmt.Errorf("rule %s: window: %w", j.Name, err)
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("rule %s: window %q is not a duration such as 30m: %w", j.Name, s, ErrInvalidRule)
+		}
+		r.Window = d
+	default:
+		var secs float64
+		if err := json.Unmarshal(w, &secs); err != nil {
+			return fmt.Errorf("rule %s: window %s is not a duration or a number of seconds: %w", j.Name, w, ErrInvalidRule)
+		}
+		r.Window = time.Duration(secs * float64(time.Second))
+	}
+	return nil
+}
+
+// ParseRules reads a JSON array of rules, such as
+// [{"name":"floods","categories":["waterlogging"],"eps_m":500,"min_calls":5,"window":"30m"}],
+// and validates them with ValidateRules. Its errors wrap ErrInvalidRule.
+func ParseRules(data []byte) ([]Rule, error) {
+	var rules []Rule
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rules); err != nil {
+		if errors.Is(err, ErrInvalidRule) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("parse rules: %v: %w", err, ErrInvalidRule)
+	}
+	if err := ValidateRules(rules); err != nil {
+		return nil, err
+	}
+	return rules, nil
 }
 
 // String returns the rule in a compact human form, such as
