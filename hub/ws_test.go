@@ -667,3 +667,24 @@ func TestCloseWebSocketsSendsGoingAway(t *testing.T) {
 		t.Errorf("close code on shutdown = %d, want %d", code, websocket.StatusGoingAway)
 	}
 }
+
+func TestDeadPeerIsDropped(t *testing.T) {
+	noLeaks(t)
+	s := newWSServer(t, wsOptions{log: newMemLog(), ws: WSConfig{PingInterval: 20 * time.Millisecond, PingTimeout: 50 * time.Millisecond}})
+	// A client that never reads never answers pings.
+	c := s.mustDial(t, s.token(t, auth.RoleLeader, "", time.Hour), "")
+	defer c.c.CloseNow()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.srv.ws.mu.Lock()
+		n := len(s.srv.ws.conns)
+		s.srv.ws.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server holds %d connections 10s after the peer stopped answering pings, want 0", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
