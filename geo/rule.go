@@ -66,12 +66,15 @@ func (r Rule) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON decodes a rule whose window is a duration string ("30m",
-// "1h") or a number of seconds. It does not validate the rule; ParseRules
-// does.
+// "1h") or a number of seconds. Unknown fields are errors, so that a
+// misspelt setting is not silently dropped. It does not validate the rule;
+// ParseRules does.
 func (r *Rule) UnmarshalJSON(b []byte) error {
 	var j ruleJSON
-	if err := json.Unmarshal(b, &j); err != nil {
-		return err
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
+		return fmt.Errorf("rule: %w", err)
 	}
 	*r = Rule{Name: j.Name, Categories: j.Categories, Eps: j.Eps, MinCalls: j.MinCalls}
 	w := bytes.TrimSpace(j.Window)
