@@ -208,8 +208,9 @@ func (b *Broadcaster) NodeID() string { return b.cfg.NodeID }
 // attach subscribes s to live messages after seq after. When the ring holds
 // every event after after, it queues those s may see and subscribes s
 // atomically, so that nothing is missed or repeated, and returns ok. When
-// the ring does not reach back that far it returns ok false and the current
-// head: the caller replays from the store and tries again.
+// the ring does not reach back that far, or what s would be sent from it
+// would fill more than half its queue, it returns ok false and the current
+// head: the caller replays up to there itself and tries again.
 func (b *Broadcaster) attach(s *subscriber, after int64) (head int64, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -218,7 +219,19 @@ func (b *Broadcaster) attach(s *subscriber, after int64) (head int64, ok bool) {
 	}
 	s.mu.Lock()
 	if after < b.head {
-		s.queue = b.ring.since(s.queue[:0], after, s.scope)
+		backlog := b.ring.since(s.queue[:0], after, s.scope)
+		size := 0
+		for _, m := range backlog {
+			size += len(m.data)
+		}
+		if len(backlog) > s.maxMsgs/2 || size > s.maxBytes/2 {
+			// Too much to queue at once: the caller replays it first.
+			clear(backlog)
+			s.queue = backlog[:0]
+			s.mu.Unlock()
+			return b.head, false
+		}
+		s.queue = backlog
 		s.last = b.head
 	} else {
 		s.last = after // a client ahead of this node: skip what it has

@@ -416,3 +416,31 @@ func TestEncodeFrame(t *testing.T) {
 		})
 	}
 }
+
+func TestAttachLeavesLargeBacklogToTheCaller(t *testing.T) {
+	noLeaks(t)
+	log := newMemLog()
+	b := startTestBroadcaster(t, log, 1024)
+	for range 100 {
+		log.append("call.received", `{}`)
+	}
+	waitHead(t, b, 100)
+	tests := []struct {
+		name    string
+		maxMsgs int
+		ok      bool
+	}{
+		{"backlog within half the queue is queued", 1000, true},
+		{"backlog over half the queue is replayed by the caller", 100, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCollector(scope{all: true}, tt.maxMsgs)
+			_, ok := b.attach(&c.sub, 10)
+			defer b.detach(&c.sub)
+			if ok != tt.ok {
+				t.Errorf("attach(after 10) with a queue of %d: ok = %v, want %v", tt.maxMsgs, ok, tt.ok)
+			}
+		})
+	}
+}

@@ -688,3 +688,17 @@ func TestDeadPeerIsDropped(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestResumeLargerThanTheQueueIsNotClosedTooSlow(t *testing.T) {
+	noLeaks(t)
+	log := newMemLog()
+	s := newWSServer(t, wsOptions{log: log, ringSize: 4096, ws: WSConfig{QueueMessages: 64}})
+	for range 1000 {
+		log.append("call.received", `{}`)
+	}
+	waitHead(t, s.b, 1000)
+	c := s.mustDial(t, s.token(t, auth.RoleLeader, "", time.Hour), "?after=0")
+	if got := c.events(t, 1000); !slices.Equal(got, seqRange(1, 1000)) {
+		t.Errorf("resume of 1000 events through a queue of 64 received %d events, want 1000 in order", len(got))
+	}
+}
