@@ -49,6 +49,7 @@ func (s *Store) CreateCalls(ctx context.Context, calls []incidents.NewCall) ([]i
 		return nil, fmt.Errorf("create calls: %w", err)
 	}
 	deadline := time.Now().Add(s.busy)
+	var backoff busyBackoff
 	for {
 		plan, last, err := s.createCalls(ctx, calls)
 		if err == nil {
@@ -62,19 +63,41 @@ func (s *Store) CreateCalls(ctx context.Context, calls []incidents.NewCall) ([]i
 		}
 		// Another process holds the write lock: try again shortly. The
 		// transaction rolled back, so trying again is safe.
-		t := time.NewTimer(busyPause + rand.N(busyPause))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("create calls: %w", ctx.Err())
-		case <-t.C:
+		if err := backoff.wait(ctx); err != nil {
+			return nil, fmt.Errorf("create calls: %w", err)
 		}
 	}
 }
 
 // busyPause is the base pause between two attempts at a write transaction
-// when another process holds the lock.
+// while another process holds the lock.
 const busyPause = 500 * time.Microsecond
+
+// busyBackoff paces the attempts at a write transaction while another
+// process holds the lock: pauses grow from 200µs to 5ms, with jitter, short
+// enough to catch the lock between the other's transactions, long enough
+// not to spin. Its zero value is ready to use.
+type busyBackoff struct {
+	pause time.Duration
+}
+
+// wait pauses before the next attempt, or returns ctx.Err() when ctx ends
+// first.
+func (b *busyBackoff) wait(ctx context.Context) error {
+	const minPause, maxPause = 200 * time.Microsecond, 5 * time.Millisecond
+	if b.pause == 0 {
+		b.pause = minPause
+	}
+	t := time.NewTimer(b.pause/2 + rand.N(b.pause))
+	defer t.Stop()
+	b.pause = min(2*b.pause, maxPause)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
 
 // createCalls runs the transaction of CreateCalls and returns its plan and
 // the last seq it allocated.
