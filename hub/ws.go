@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -570,10 +571,12 @@ func (c *wsConn) sendError(code, msg string) {
 }
 
 // stream sends every event after after that the client may see, then
-// subscribes it to live ones, with nothing missed or repeated: events the
-// ring no longer holds are read from the store first. Without resume it
-// starts live at the node's head. welcome sends hub.welcome first. It
-// returns the store's error.
+// subscribes it to live ones, with nothing missed or repeated. A resume
+// reaches every event committed when it is asked for, even those this node
+// has not fanned out yet, and sends them before anything else: events the
+// ring no longer holds (or that the node has not delivered yet) are read
+// from the store first. Without resume it starts live at the node's head.
+// welcome sends hub.welcome first. It returns the store's error.
 func (c *wsConn) stream(after int64, resume, welcome bool) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
@@ -600,34 +603,39 @@ func (c *wsConn) stream(after int64, resume, welcome bool) error {
 		case <-ctx.Done():
 		}
 	}()
-	if after > head {
+	target := head // the replay reaches at least this seq before subscribing
+	if resume {
 		last, err := c.b.cfg.Log.LastSeq(ctx)
 		if err != nil {
 			return err
 		}
-		if after > last {
+		target = max(head, last)
+		switch {
+		case after > target:
 			_ = c.writeDirect(newControlMessage("hub.reset", now, map[string]any{
-				"after": after, "from": head, "reason": "ahead_of_log",
+				"after": after, "from": target, "reason": "ahead_of_log",
 				"message": "the log has no such seq: reload the state and continue from seq from",
 			}))
-			after = head
+			after = target
+		case target-after > c.b.cfg.MaxReplay:
+			_ = c.writeDirect(newControlMessage("hub.reset", now, map[string]any{
+				"after": after, "from": target, "reason": "too_far_behind",
+				"message": "more events were missed than a resume replays: reload the state and continue from seq from",
+			}))
+			after = target
 		}
-	}
-	if head-after > c.b.cfg.MaxReplay {
-		_ = c.writeDirect(newControlMessage("hub.reset", now, map[string]any{
-			"after": after, "from": head, "reason": "too_far_behind",
-			"message": "more events were missed than a resume replays: reload the state and continue from seq from",
-		}))
-		after = head
 	}
 	cursor := after
 	for {
-		head, ok := c.b.attach(&c.sub, cursor)
-		if ok {
-			return nil
+		if cursor >= target || c.b.Head() >= target {
+			head, ok := c.b.attach(&c.sub, cursor)
+			if ok {
+				return nil
+			}
+			target = max(target, head)
 		}
-		for cursor < head {
-			evs, err := c.b.cfg.Log.ReadEvents(ctx, cursor, int(min(int64(replayPage), head-cursor)))
+		for cursor < target {
+			evs, err := c.b.cfg.Log.ReadEvents(ctx, cursor, int(min(int64(replayPage), target-cursor)))
 			if err != nil {
 				return err
 			}
@@ -636,16 +644,17 @@ func (c *wsConn) stream(after int64, resume, welcome bool) error {
 			}
 			for _, ev := range evs {
 				if m := newEventMessage(ev); c.sub.scope.sees(m) {
-					if err := c.writeDirect(m); err != nil {
-						return nil // the connection is gone; the reader ends
-					}
+					_ = c.writeDirect(m)
 				}
 				cursor = ev.Seq
 			}
 			if err := c.cork.flush(time.Now().Add(c.cfg.WriteTimeout)); err != nil {
-				return nil
+				return nil // the connection is gone; the reader ends
 			}
 			c.cork.cork()
+		}
+		if cursor < target { // the store returned less than it had: do not spin
+			return fmt.Errorf("replay after %d: the log ends before seq %d", cursor, target)
 		}
 	}
 }
