@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -44,37 +43,6 @@ func readOr(path string, def []byte) ([]byte, error) {
 	return b, nil
 }
 
-// ruleJSON is a cluster rule as a rules file writes it.
-type ruleJSON struct {
-	Name       string   `json:"name"`
-	Categories []string `json:"categories"`
-	Eps        float64  `json:"eps_m"`
-	MinCalls   int      `json:"min_calls"`
-	Window     string   `json:"window"` // a Go duration, such as "30m"
-}
-
-// parseRules reads a JSON array of rules and validates them.
-func parseRules(data []byte) ([]geo.Rule, error) {
-	var in []ruleJSON
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return nil, fmt.Errorf("rules are not a JSON array of {name, categories, eps_m, min_calls, window}: %w", err)
-	}
-	rules := make([]geo.Rule, 0, len(in))
-	for i, r := range in {
-		w, err := time.ParseDuration(r.Window)
-		if err != nil {
-			return nil, fmt.Errorf("rules[%d] (%s): window %q is not a duration such as 30m", i, r.Name, r.Window)
-		}
-		rules = append(rules, geo.Rule{Name: r.Name, Categories: r.Categories, Eps: r.Eps, MinCalls: r.MinCalls, Window: w})
-	}
-	if err := geo.ValidateRules(rules); err != nil {
-		return nil, err
-	}
-	return rules, nil
-}
-
 // workflowSetup is what the workflow needs besides the store.
 type workflowSetup struct {
 	departments *incidents.Departments
@@ -105,7 +73,7 @@ func (w *workflowFlags) load(tax *incidents.Taxonomy) (workflowSetup, error) {
 		if data, err = os.ReadFile(w.rulesFile); err != nil {
 			return s, fmt.Errorf("--rules: %w", err)
 		}
-		if s.rules, err = parseRules(data); err != nil {
+		if s.rules, err = geo.ParseRules(data); err != nil {
 			return s, fmt.Errorf("rules %s: %w", w.rulesFile, err)
 		}
 	}
