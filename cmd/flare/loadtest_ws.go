@@ -700,9 +700,27 @@ func (w *rawWS) close() { w.nc.Close() }
 
 var (
 	seqPrefix     = []byte(`{"seq":`)
-	stampField    = []byte(`"description":"lt:`)
-	recordedField = []byte(`"recorded_at":"`)
+	stampField    = []byte(`"description":`)
+	recordedField = []byte(`"recorded_at":`)
 )
+
+// stringField returns the string value of the first field key (given as
+// `"name":`) in msg, allowing the spaces a store may put after the colon.
+func stringField(msg, key []byte) []byte {
+	i := bytes.Index(msg, key)
+	if i < 0 {
+		return nil
+	}
+	v := bytes.TrimLeft(msg[i+len(key):], " ")
+	if len(v) == 0 || v[0] != '"' {
+		return nil
+	}
+	v = v[1:]
+	if j := bytes.IndexByte(v, '"'); j >= 0 {
+		return v[:j]
+	}
+	return nil
+}
 
 // observe counts one message: seq order for gaps and duplicates, and the
 // latency of call events carrying their send time.
@@ -749,24 +767,21 @@ func (lc *loadClient) observe(msg []byte, measureFrom time.Time) {
 	if lc.role != auth.RoleLeader {
 		return
 	}
-	if i := bytes.Index(msg, stampField); i >= 0 {
-		v := msg[i+len(stampField):]
-		if j := bytes.IndexByte(v, '"'); j > 0 {
-			if ns, err := strconv.ParseInt(string(v[:j]), 10, 64); err == nil {
-				sent := time.Unix(0, ns)
-				if !sent.Before(measureFrom) {
-					s.hist.add(now.Sub(sent))
-					if k := bytes.Index(msg, recordedField); k >= 0 {
-						r := msg[k+len(recordedField):]
-						if e := bytes.IndexByte(r, '"'); e > 0 {
-							if at, err := time.Parse(time.RFC3339Nano, string(r[:e])); err == nil {
-								s.serverHist.add(now.Sub(at))
-							}
-						}
-					}
-				}
-			}
-		}
+	stamp, ok := bytes.CutPrefix(stringField(msg, stampField), []byte("lt:"))
+	if !ok {
+		return
+	}
+	ns, err := strconv.ParseInt(string(stamp), 10, 64)
+	if err != nil {
+		return
+	}
+	sent := time.Unix(0, ns)
+	if sent.Before(measureFrom) {
+		return
+	}
+	s.hist.add(now.Sub(sent))
+	if at, err := time.Parse(time.RFC3339Nano, string(stringField(msg, recordedField))); err == nil {
+		s.serverHist.add(now.Sub(at))
 	}
 }
 
