@@ -102,7 +102,8 @@ func TestDepartmentsSeeAndActOnlyOnTheirOwnTasks(t *testing.T) {
 		// Each department replays the whole log; a bad message after the
 		// replay is answered with hub.error, which marks its end.
 		seen := func(dept string) (types []string) {
-			c := h.mustDial(t, tok(auth.RoleDept, dept), "?after=0")
+			c := h.mustDial(t, tok(auth.RoleDept, dept), "")
+			c.send(t, map[string]any{"type": "resume", "after": 0})
 			c.send(t, map[string]any{"type": "bogus"})
 			for {
 				e, err := c.next(t)
