@@ -19,6 +19,7 @@ import (
 	"flare/hub/redisbroker"
 	"flare/incidents"
 	"flare/incidents/defaults"
+	dashboard "flare/web-dashboard"
 )
 
 type serveConfig struct {
@@ -36,6 +37,9 @@ type serveConfig struct {
 	wsMaxConns      int
 	wsConnRate      float64
 	workflow        workflowFlags
+	tileURL         string
+	tileAttribution string
+	sessionTTL      time.Duration
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -55,6 +59,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&c.wsMaxConns, "ws-max-conns", 20000, "most WebSocket connections this node holds (503 beyond)")
 	fs.Float64Var(&c.wsConnRate, "ws-conn-rate", 1000, "new WebSocket connections per second this node accepts (429 beyond; bursts of twice as many)")
 	c.workflow.register(fs)
+	fs.StringVar(&c.tileURL, "tile-url", "", "map tile URL template for the dashboard, such as https://tiles.example.gov.cn/{z}/{x}/{y}.png (default: no tiles, district outlines only)")
+	fs.StringVar(&c.tileAttribution, "tile-attribution", "", "attribution shown on the dashboard's map with the tiles")
+	fs.DurationVar(&c.sessionTTL, "session-ttl", 12*time.Hour, "how long a dashboard sign-in lasts")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -154,6 +161,10 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	dash, err := dashboard.Handler(dashboard.Options{TileURL: c.tileURL, TileAttribution: c.tileAttribution})
+	if err != nil {
+		return fmt.Errorf("--tile-url: %w", err)
+	}
 	if c.store.databaseURL != "" && getenv("FLARE_SECRET") == "" {
 		log.Warn().Msg("FLARE_SECRET is not set: this node signs tokens with the secret in its data dir; every node of a cluster must share one secret")
 	}
@@ -224,6 +235,7 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 		Ready: store.Ready, Version: version(), MaxBodyBytes: c.maxBodyBytes,
 		Broadcaster: broadcaster,
 		Workflow:    workflow,
+		Users:       store, SessionTTL: c.sessionTTL, Districts: setup.districts, Dashboard: dash,
 		WS: hub.WSConfig{
 			AllowedOrigins: splitList(c.allowedOrigins),
 			MaxConns:       c.wsMaxConns,
@@ -245,6 +257,9 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 	fmt.Fprintf(stdout, "flare listening on http://%s\n", ln.Addr())
 	demoDone := make(chan struct{})
 	if c.demo {
+		if err := createDemoUsers(ctx, store, loopbackURL(ln.Addr()), stdout); err != nil {
+			log.Error().Err(err).Msg("demo: cannot create the demo users")
+		}
 		go func() {
 			defer close(demoDone)
 			runDemo(ctx, loopbackURL(ln.Addr()), sign, log)

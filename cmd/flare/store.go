@@ -15,6 +15,7 @@ import (
 type systemStore interface {
 	incidents.Store
 	incidents.WorkflowStore
+	incidents.UserStore
 	MigrateUp(ctx context.Context) error
 	MigrationStatus(ctx context.Context) ([]incidents.Migration, error)
 	Ready(ctx context.Context) error

@@ -19,29 +19,18 @@ import (
 	"flare/incidents/defaults"
 )
 
-// userStore is a store with users, as both adapters provide.
-type userStore interface {
-	systemStore
-	incidents.UserStore
-}
-
 // openUsers opens and migrates the store chosen by sf, for the user
 // commands.
-func openUsers(ctx context.Context, sf *storeFlags) (userStore, error) {
+func openUsers(ctx context.Context, sf *storeFlags) (systemStore, error) {
 	st, _, err := sf.open(ctx)
 	if err != nil {
 		return nil, err
 	}
-	us, ok := st.(userStore)
-	if !ok {
+	if err := st.MigrateUp(ctx); err != nil {
 		st.Close()
-		return nil, errors.New("this store keeps no users")
-	}
-	if err := us.MigrateUp(ctx); err != nil {
-		us.Close()
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	return us, nil
+	return st, nil
 }
 
 func runUser(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -1,0 +1,46 @@
+// The HTTP API as the dashboard uses it: JSON in and out, the session cookie
+// sent by the browser, and the CSRF token in a header on every request that
+// changes something.
+
+let csrf = '';
+let onUnauthorized = () => {};
+
+/** setCSRF keeps the session's CSRF token (from sign-in or GET /api/v1/session). */
+export function setCSRF(token) { csrf = token || ''; }
+
+/** setUnauthorizedHandler sets what happens when the session has ended (401). */
+export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
+
+/** ApiError is a refused request: its HTTP status and the API's {code, message, field}. */
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = body?.code || '';
+    this.field = body?.field || '';
+  }
+}
+
+/**
+ * api sends method path (under /api/v1) with body as JSON and returns the
+ * decoded answer (null for 204), with the extra headers given. It throws
+ * ApiError for an error answer and TypeError when the network fails.
+ */
+export async function api(method, path, body, { quiet401 = false, headers: extra = {} } = {}) {
+  const headers = { Accept: 'application/json', ...extra };
+  const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  if (method !== 'GET' && method !== 'HEAD' && csrf) headers['X-CSRF-Token'] = csrf;
+  const res = await fetch(`/api/v1${path}`, init);
+  if (res.status === 204) return null;
+  let data = null;
+  try { data = await res.json(); } catch { /* not JSON */ }
+  if (!res.ok) {
+    if (res.status === 401 && !quiet401) onUnauthorized();
+    throw new ApiError(res.status, data?.error);
+  }
+  return data;
+}
