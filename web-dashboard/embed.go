@@ -51,7 +51,9 @@ type handler struct {
 func Handler(opts Options) (http.Handler, error) {
 	imgSrc := "'self' data: blob:"
 	if opts.TileURL != "" {
-		u, err := url.Parse(opts.TileURL)
+		// {s} (Leaflet's subdomains) is not valid in a host: check the URL
+		// with a subdomain in its place, and allow any subdomain.
+		u, err := url.Parse(strings.ReplaceAll(opts.TileURL, "{s}", "a"))
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("tile url %q: want an http or https URL template", opts.TileURL)
 		}
@@ -60,8 +62,10 @@ func Handler(opts Options) (http.Handler, error) {
 				return nil, fmt.Errorf("tile url %q: the template needs %s", opts.TileURL, p)
 			}
 		}
-		// {s} subdomains become any subdomain of the host.
-		host := strings.ReplaceAll(u.Host, "{s}", "*")
+		host := u.Host
+		if _, rest, ok := strings.Cut(host, "."); ok && strings.Contains(opts.TileURL, "{s}.") {
+			host = "*." + rest
+		}
 		imgSrc += " " + u.Scheme + "://" + host
 	}
 	config, err := json.Marshal(map[string]string{"tile_url": opts.TileURL, "tile_attribution": opts.TileAttribution})

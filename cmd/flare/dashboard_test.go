@@ -19,6 +19,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"flare/hub/auth"
+	"flare/incidents"
+	"flare/incidents/sqlite"
 )
 
 // The dashboard's tests in a real browser: Debian's Chromium, headless,
@@ -377,6 +379,44 @@ func TestDashboardInBrowser(t *testing.T) {
 		water.screenshot(t, "dept-forbidden-task")
 		water.do(t, chromedp.Evaluate[chromedp.Void](`location.hash = '#/dept'`))
 	})
+	ok = ok && t.Run("leader dispatches a planned incident with one click, confirms and regrades it", func(t *testing.T) {
+		var list struct {
+			Incidents []struct {
+				ID    string `json:"id"`
+				Grade int    `json:"grade"`
+				Plan  struct {
+					Dispatched bool `json:"dispatched"`
+				} `json:"plan"`
+			} `json:"incidents"`
+		}
+		leaderAPI.do(t, "GET", "/api/v1/incidents", nil, &list)
+		planned := ""
+		for _, inc := range list.Incidents {
+			if !inc.Plan.Dispatched {
+				planned = inc.ID
+			}
+		}
+		if planned == "" {
+			t.Fatalf("GET /api/v1/incidents = %+v, want an incident whose plan waits for a leader", list.Incidents)
+		}
+		panel := fmt.Sprintf(`#incident-panel[data-incident-id=%q]`, planned)
+		leader.do(t, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.hash = '#/leader/%s'`, planned)))
+		leader.waitFor(t, fmt.Sprintf(`document.querySelector('%s form[data-action="dispatch"]')`, panel), 5*time.Second, "the dispatch form")
+		leader.do(t, chromedp.Click(chromedp.CSS(panel+` form[data-action="dispatch"] button[type="submit"]`)))
+		leader.waitFor(t, fmt.Sprintf(`document.querySelectorAll('%s li.task-row[data-state="dispatched"]').length >= 2 && !document.querySelector('%s form[data-action="dispatch"]')`, panel, panel),
+			5*time.Second, "the dispatched tasks in the panel")
+		leader.do(t, chromedp.Click(chromedp.CSS(panel+` form[data-action="confirm"] button`)))
+		leader.waitFor(t, fmt.Sprintf(`document.querySelector('%s .panel-head .istate-confirmed')`, panel), 5*time.Second, "the incident confirmed")
+		leader.do(t,
+			chromedp.Click(chromedp.CSS(panel+` details:has(form[data-action="regrade"]) > summary`)),
+			chromedp.SetValue(chromedp.CSS(panel+` form[data-action="regrade"] select[name="grade"]`), "2"),
+			chromedp.SendKeys(chromedp.CSS(panel+` form[data-action="regrade"] textarea[name="reason"]`), "积水蔓延至地铁口"),
+			chromedp.Click(chromedp.CSS(panel+` form[data-action="regrade"] button[type="submit"]`)),
+		)
+		leader.waitFor(t, fmt.Sprintf(`document.querySelector('%s .panel-head .grade-2') && document.querySelector('#incident-list li[data-incident-id=%q][data-grade="2"]')`, panel, planned),
+			5*time.Second, "the incident regraded to II in the panel and the list")
+		leader.do(t, chromedp.Evaluate[chromedp.Void](`location.hash = '#/leader'`))
+	})
 	ok = ok && t.Run("pages read in English and on a tablet", func(t *testing.T) {
 		leader.do(t, chromedp.Click(chromedp.ID("lang")))
 		leader.waitFor(t, `document.documentElement.lang === 'en' && document.querySelector('#map-h').textContent.startsWith('Live map')`, 3*time.Second, "the English page")
@@ -392,11 +432,14 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Fatalf("stop flare: %v", err)
 		}
 		leader.waitFor(t, `document.querySelector('#conn').dataset.state !== 'live'`, 5*time.Second, "the connection shown as lost")
+		resyncs := eval[int](t, leader, `window.flareLive.resyncs`)
+		// Calls stored while no node runs: the pages have not seen them and
+		// must get them when they resume.
+		ids := storeCalls(t, dir, 3)
 		base2, _ := startServe(t, env{}, "--data-dir", dir, "--addr", addr)
 		if base2 != base {
 			t.Fatalf("restarted flare on %s, want %s", base2, base)
 		}
-		var ids []string
 		for i := range 4 {
 			ids = append(ids, agentAPI.postCall(t, 22.2400+float64(i)*0.01, 113.5300, "noise"))
 		}
@@ -427,6 +470,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		if d := duplicates(listed); len(d) > 0 {
 			t.Errorf("call floor lists calls %v more than once", d)
 		}
+		if got := eval[int](t, leader, `window.flareLive.resyncs`); got != resyncs {
+			t.Errorf("leader's page reloaded its state %d times on reconnecting, want 0 (a resume replays what was missed)", got-resyncs)
+		}
 		leader.screenshot(t, "leader-after-restart")
 	})
 	for _, p := range []*page{leader, agent, water} {
@@ -434,6 +480,33 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("%s's page threw %v, want no uncaught exceptions", p.user, ex)
 		}
 	}
+}
+
+// storeCalls stores n calls directly in the data dir's store (no node
+// running) and returns their ids.
+func storeCalls(tb testing.TB, dir string, n int) []string {
+	tb.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "flare.db"), sqlite.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	var calls []incidents.NewCall
+	var ids []string
+	for i := range n {
+		id := fmt.Sprintf("offline-%d-%d", now.UnixNano(), i)
+		ids = append(ids, id)
+		calls = append(calls, incidents.NewCall{Call: incidents.Call{
+			ID: id, ReceivedAt: now, RecordedAt: now, Lat: 22.2300, Lon: 113.5100 + float64(i)*0.01,
+			Category: "traffic", Actor: "agent:browser-test",
+		}, RequestHash: id})
+	}
+	if _, err := st.CreateCalls(ctx, calls); err != nil {
+		tb.Fatalf("CreateCalls() with no node running = %v", err)
+	}
+	return ids
 }
 
 // duplicates returns the values that appear more than once in vs.

@@ -126,6 +126,7 @@ export class Live {
   }
 
   async resync(from) {
+    this.resyncs = (this.resyncs || 0) + 1;
     this.resyncing = true;
     this.setStatus('resync');
     try {
