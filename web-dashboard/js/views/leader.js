@@ -280,7 +280,7 @@ export function renderLeader(root, arg) {
     const width = Math.max(200, chartEl.clientWidth || 300);
     if (!plot) {
       plot = new uPlot({
-        width, height: 130,
+        width, height: 110,
         scales: { x: { time: true } },
         axes: [{ values: (u, vals) => vals.map((v) => time(v * 1000).slice(0, 5)) }, {}],
         series: [{}, { label: t('figures.chart.all'), stroke: '#2b7bd6', width: 2 },
@@ -288,7 +288,7 @@ export function renderLeader(root, arg) {
       }, data, chartEl);
     } else {
       plot.setData(data);
-      if (Math.abs(plot.width - width) > 10) plot.setSize({ width, height: 130 });
+      if (Math.abs(plot.width - width) > 10) plot.setSize({ width, height: 110 });
     }
   }
 
@@ -338,7 +338,7 @@ export function renderLeader(root, arg) {
     if (!b.isValid()) return;
     const covered = Math.min(panel.el.offsetWidth || 0, mapEl.clientWidth / 2);
     // Without tiles, stay far enough out that the districts give the place.
-    map.fitBounds(b.pad(0.6), { paddingBottomRight: [covered, 0], maxZoom: state.config.tile_url ? 16 : 12.5 });
+    map.fitBounds(b.pad(0.6), { paddingBottomRight: [covered, 0], maxZoom: state.config.tile_url ? 16 : 12.5, animate: false });
   }
   routeTo(arg);
 
