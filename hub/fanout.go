@@ -393,6 +393,8 @@ func (b *Broadcaster) pump(ctx context.Context) {
 	}
 }
 
+// catchUpOrWait catches up with the store; when the store fails it logs,
+// waits a backoff and asks the pump to try again.
 func (b *Broadcaster) catchUpOrWait(ctx context.Context, backoff *backoff) {
 	if err := b.catchUp(ctx); err != nil {
 		if ctx.Err() != nil {

@@ -84,7 +84,7 @@ func (b *Broker) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the connections.
+// Close closes the connections. It returns the client's error.
 func (b *Broker) Close() error { return b.rdb.Close() }
 
 func (b *Broker) eventsChannel() string   { return b.prefix + "events" }
