@@ -410,6 +410,11 @@ func (c *wsConn) writeLoop() {
 
 // writeBatch writes msgs with one flush. The caller holds writeMu.
 func (c *wsConn) writeBatch(msgs []*message) error {
+	select {
+	case <-c.done: // closing: nothing may follow the close frame
+		return nil
+	default:
+	}
 	if c.expired(c.srv.cfg.Now()) {
 		go c.close(CloseTokenExpired, "token expired: refresh or reconnect with a new token", "expired")
 		return nil
