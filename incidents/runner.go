@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -144,6 +145,7 @@ func (r *Runner) track(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		batch := make([]Call, 0, len(evs))
 		for _, ev := range evs {
 			after = ev.Seq
 			if ev.Type != EventCallReceived {
@@ -157,9 +159,10 @@ func (r *Runner) track(ctx context.Context) error {
 			if ev.Seq <= replayEnd && replayed[c.ID] {
 				continue
 			}
-			if err := r.observe(ctx, t, c); err != nil {
-				return err
-			}
+			batch = append(batch, c)
+		}
+		if err := r.observe(ctx, t, batch); err != nil {
+			return err
 		}
 		if after > replayEnd {
 			replayed = nil
@@ -186,12 +189,16 @@ func (r *Runner) track(ctx context.Context) error {
 	}
 }
 
-// observe gives the tracker one call. A call the detector refuses as too
-// late is logged, not fatal: it was still attached where it belongs.
-func (r *Runner) observe(ctx context.Context, t *Tracker, c Call) error {
-	err := t.Observe(ctx, c)
-	if errors.Is(err, geo.ErrLate) || errors.Is(err, geo.ErrExpired) {
-		r.cfg.Log.Warn().Err(err).Str("call", c.ID).Msg("call too late to cluster")
+// observe gives the tracker a batch of calls in one transaction. Calls the
+// detector refuses as too late are logged, not fatal: they were still
+// attached where they belong.
+func (r *Runner) observe(ctx context.Context, t *Tracker, calls []Call) error {
+	if len(calls) == 0 {
+		return nil
+	}
+	err := t.ObserveAll(ctx, calls)
+	if errors.Is(err, geo.ErrLate) || errors.Is(err, geo.ErrExpired) || errors.Is(err, geo.ErrDuplicate) {
+		r.cfg.Log.Warn().Err(err).Msg("call not clustered")
 		return nil
 	}
 	return err
@@ -217,10 +224,13 @@ func (r *Runner) replay(ctx context.Context, t *Tracker) (map[string]bool, error
 		f.After = &CallCursor{ReceivedAt: last.ReceivedAt, ID: last.ID}
 	}
 	ids := make(map[string]bool, len(calls))
-	for i := len(calls) - 1; i >= 0; i-- {
-		ids[calls[i].ID] = true
-		if err := r.observe(ctx, t, calls[i]); err != nil {
-			return nil, err
+	slices.Reverse(calls)
+	for i, c := range calls {
+		ids[c.ID] = true
+		if (i+1)%500 == 0 || i == len(calls)-1 {
+			if err := r.observe(ctx, t, calls[i/500*500:i+1]); err != nil {
+				return nil, err
+			}
 		}
 	}
 	r.cfg.Log.Info().Int("calls", len(calls)).Msg("detector window rebuilt")

@@ -126,42 +126,61 @@ func (t *Tracker) Clusters() ([]geo.Cluster, []string) {
 
 func clusterKey(rule string, id geo.ClusterID) string { return fmt.Sprintf("%s/%d", rule, id) }
 
-// Observe takes one stored call: urgent calls open or join an incident,
-// the call goes to the detector, the cluster changes it causes become
-// incident changes, and a call near an active incident that no cluster
-// took attaches to it. A call too late for the detector is still attached
-// or urgent-handled; its detector error is returned after that, wrapped.
+// Observe takes one stored call; see ObserveAll.
 func (t *Tracker) Observe(ctx context.Context, c Call) error {
-	if c.Urgent {
-		if err := t.urgent(ctx, c); err != nil {
-			return err
+	return t.ObserveAll(ctx, []Call{c})
+}
+
+// ObserveAll takes stored calls, in one transaction: urgent calls open or
+// join an incident, each call goes to the detector, the cluster changes it
+// causes become incident changes, and a call near an active incident that
+// no cluster took attaches to it. Calls the detector refuses (too late,
+// already expired, a duplicate) are still attached or urgent-handled; the
+// first such refusal is returned, wrapped, after the rest is done. After
+// any other error the tracker's memory may be ahead of the store: rebuild
+// it.
+func (t *Tracker) ObserveAll(ctx context.Context, calls []Call) error {
+	var refused error
+	_, err := t.wf.cfg.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		for _, c := range calls {
+			if c.Urgent {
+				if err := t.urgent(ctx, tx, c); err != nil {
+					return err
+				}
+			}
+			addErr := t.set.Add(geo.Point{ID: c.ID, Time: c.ReceivedAt, Lat: c.Lat, Lon: c.Lon, Category: c.Category})
+			if err := t.apply(ctx, tx); err != nil {
+				return err
+			}
+			if !c.Urgent {
+				if err := t.attachRepeat(ctx, tx, c); err != nil {
+					return err
+				}
+			}
+			if addErr != nil && refused == nil {
+				refused = fmt.Errorf("detector refused call %s: %w", c.ID, addErr)
+			}
 		}
-	}
-	addErr := t.set.Add(geo.Point{ID: c.ID, Time: c.ReceivedAt, Lat: c.Lat, Lon: c.Lon, Category: c.Category})
-	if err := t.apply(ctx); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
-	if !c.Urgent {
-		if err := t.attachRepeat(ctx, c); err != nil {
-			return err
-		}
-	}
-	if addErr != nil {
-		return fmt.Errorf("detector refused call %s: %w", c.ID, addErr)
-	}
-	return nil
+	return refused
 }
 
 // Advance moves the detector's time to now (expiring old calls) and applies
 // the cluster changes that causes.
 func (t *Tracker) Advance(ctx context.Context, now time.Time) error {
 	t.set.Advance(now)
-	return t.apply(ctx)
+	_, err := t.wf.cfg.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		return t.apply(ctx, tx)
+	})
+	return err
 }
 
-// apply turns the detector's pending events into incident changes, in one
-// transaction.
-func (t *Tracker) apply(ctx context.Context) error {
+// apply turns the detector's pending events into incident changes in tx.
+func (t *Tracker) apply(ctx context.Context, tx Tx) error {
 	t.geoEvs = t.set.TakeEvents(t.geoEvs[:0])
 	if len(t.geoEvs) == 0 {
 		return nil
@@ -184,27 +203,24 @@ func (t *Tracker) apply(ctx context.Context) error {
 			note(e.Rule, o)
 		}
 	}
-	_, err := t.wf.cfg.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
-		var gone []string
-		for _, k := range order {
-			e := alive[k]
-			c, ok := t.set.Detector(e.Rule).Cluster(e.Cluster)
-			if !ok {
-				gone = append(gone, k)
-				continue
-			}
-			if err := t.track(ctx, tx, k, c); err != nil {
-				return err
-			}
+	var gone []string
+	for _, k := range order {
+		e := alive[k]
+		c, ok := t.set.Detector(e.Rule).Cluster(e.Cluster)
+		if !ok {
+			gone = append(gone, k)
+			continue
 		}
-		for _, k := range gone {
-			if err := t.dissolve(ctx, tx, k); err != nil {
-				return err
-			}
+		if err := t.track(ctx, tx, k, c); err != nil {
+			return err
 		}
-		return nil
-	})
-	return err
+	}
+	for _, k := range gone {
+		if err := t.dissolve(ctx, tx, k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // dissolve forgets a cluster; an incident left without live clusters is
@@ -480,55 +496,52 @@ func nearest(incs []Incident, p orb.Point, reach func(Incident) float64, accept 
 // nearest active incident within urgentJoinRadius (raising it to at least
 // grade III), or opens an incident of its own at grade III; either way the
 // leadership group is alerted at once.
-func (t *Tracker) urgent(ctx context.Context, c Call) error {
-	_, err := t.wf.cfg.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
-		owners, err := tx.IncidentsOfCalls(ctx, []string{c.ID})
-		if err != nil || owners[c.ID] != "" {
-			return err // already handled (a replay after a restart)
-		}
-		active, err := tx.ActiveIncidents(ctx)
-		if err != nil {
-			return err
-		}
-		p := orb.Point{c.Lon, c.Lat}
-		inc, found := nearest(active, p, func(Incident) float64 { return urgentJoinRadius }, func(Incident) bool { return true })
-		now := t.wf.now()
-		if !found {
-			inc = Incident{ID: NewID("i", now), State: IncidentOpen, Source: "urgent", OpenedAt: now,
-				Centroid: [2]float64{c.Lon, c.Lat}, Grade: GradeIII, GradeReason: "urgent call from the call floor"}
-			if t.wf.cfg.Jurisdictions != nil {
-				if r, ok := t.wf.cfg.Jurisdictions.Locate(c.Lon, c.Lat); ok {
-					inc.District = r.Code
-				}
+func (t *Tracker) urgent(ctx context.Context, tx Tx, c Call) error {
+	owners, err := tx.IncidentsOfCalls(ctx, []string{c.ID})
+	if err != nil || owners[c.ID] != "" {
+		return err // already handled (a replay after a restart)
+	}
+	active, err := tx.ActiveIncidents(ctx)
+	if err != nil {
+		return err
+	}
+	p := orb.Point{c.Lon, c.Lat}
+	inc, found := nearest(active, p, func(Incident) float64 { return urgentJoinRadius }, func(Incident) bool { return true })
+	now := t.wf.now()
+	if !found {
+		inc = Incident{ID: NewID("i", now), State: IncidentOpen, Source: "urgent", OpenedAt: now,
+			Centroid: [2]float64{c.Lon, c.Lat}, Grade: GradeIII, GradeReason: "urgent call from the call floor"}
+		if t.wf.cfg.Jurisdictions != nil {
+			if r, ok := t.wf.cfg.Jurisdictions.Locate(c.Lon, c.Lat); ok {
+				inc.District = r.Code
 			}
-			if _, err := t.attach(ctx, tx, &inc, []string{c.ID}); err != nil {
-				return err
-			}
-			return t.create(ctx, tx, inc, "urgent_call", "紧急来电："+callSummary(c))
 		}
-		prev := inc.Version
 		if _, err := t.attach(ctx, tx, &inc, []string{c.ID}); err != nil {
 			return err
 		}
-		if !inc.GradeManual && !inc.Grade.AtLeast(GradeIII) {
-			inc.Grade, inc.GradeReason = GradeIII, "urgent call from the call floor"
-		}
-		if inc.Plan != nil && !inc.Plan.Dispatched && inc.Grade.AtLeast(t.wf.cfg.AutoDispatch) {
-			inc.Plan = t.wf.proposePlan(inc)
-			if err := t.wf.dispatchPlan(ctx, tx, &inc, System, nil, ""); err != nil {
-				return err
-			}
-		}
-		inc.Version, inc.UpdatedAt = prev+1, now
-		if err := tx.PutIncident(ctx, inc, prev); err != nil {
+		return t.create(ctx, tx, inc, "urgent_call", "紧急来电："+callSummary(c))
+	}
+	prev := inc.Version
+	if _, err := t.attach(ctx, tx, &inc, []string{c.ID}); err != nil {
+		return err
+	}
+	if !inc.GradeManual && !inc.Grade.AtLeast(GradeIII) {
+		inc.Grade, inc.GradeReason = GradeIII, "urgent call from the call floor"
+	}
+	if inc.Plan != nil && !inc.Plan.Dispatched && inc.Grade.AtLeast(t.wf.cfg.AutoDispatch) {
+		inc.Plan = t.wf.proposePlan(inc)
+		if err := t.wf.dispatchPlan(ctx, tx, &inc, System, nil, ""); err != nil {
 			return err
 		}
-		if err := tx.Append(ctx, EventInput{Type: EventIncidentUpdated, Actor: System.Name, Data: incidentEvent{Incident: inc, Reason: "urgent call " + c.ID}}); err != nil {
-			return err
-		}
-		return t.wf.alert(ctx, tx, inc, "urgent_call", "紧急来电："+callSummary(c), true)
-	})
-	return err
+	}
+	inc.Version, inc.UpdatedAt = prev+1, now
+	if err := tx.PutIncident(ctx, inc, prev); err != nil {
+		return err
+	}
+	if err := tx.Append(ctx, EventInput{Type: EventIncidentUpdated, Actor: System.Name, Data: incidentEvent{Incident: inc, Reason: "urgent call " + c.ID}}); err != nil {
+		return err
+	}
+	return t.wf.alert(ctx, tx, inc, "urgent_call", "紧急来电："+callSummary(c), true)
 }
 
 func callSummary(c Call) string {
@@ -542,42 +555,39 @@ func callSummary(c Call) string {
 // attachRepeat attaches a call that no cluster took to the active incident
 // whose place it is about (within its radius plus a margin, sharing a
 // category group): a repeat call about a known event (并单).
-func (t *Tracker) attachRepeat(ctx context.Context, c Call) error {
+func (t *Tracker) attachRepeat(ctx context.Context, tx Tx, c Call) error {
 	cat, ok := t.wf.cfg.Taxonomy.Category(c.Category)
 	if !ok {
 		return nil
 	}
-	_, err := t.wf.cfg.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
-		owners, err := tx.IncidentsOfCalls(ctx, []string{c.ID})
-		if err != nil || owners[c.ID] != "" {
-			return err
-		}
-		active, err := tx.ActiveIncidents(ctx)
-		if err != nil {
-			return err
-		}
-		reach := func(inc Incident) float64 { return math.Max(inc.RadiusM, minRepeatRadius) + repeatCallBuffer }
-		sameGroup := func(inc Incident) bool {
-			for other := range inc.Categories {
-				if oc, ok := t.wf.cfg.Taxonomy.Category(other); ok && oc.Group == cat.Group {
-					return true
-				}
+	owners, err := tx.IncidentsOfCalls(ctx, []string{c.ID})
+	if err != nil || owners[c.ID] != "" {
+		return err
+	}
+	active, err := tx.ActiveIncidents(ctx)
+	if err != nil {
+		return err
+	}
+	reach := func(inc Incident) float64 { return math.Max(inc.RadiusM, minRepeatRadius) + repeatCallBuffer }
+	sameGroup := func(inc Incident) bool {
+		for other := range inc.Categories {
+			if oc, ok := t.wf.cfg.Taxonomy.Category(other); ok && oc.Group == cat.Group {
+				return true
 			}
-			return false
 		}
-		inc, found := nearest(active, orb.Point{c.Lon, c.Lat}, reach, sameGroup)
-		if !found {
-			return nil
-		}
-		prev := inc.Version
-		if _, err := t.attach(ctx, tx, &inc, []string{c.ID}); err != nil {
-			return err
-		}
-		inc.Version, inc.UpdatedAt = prev+1, t.wf.now()
-		if err := tx.PutIncident(ctx, inc, prev); err != nil {
-			return err
-		}
-		return tx.Append(ctx, EventInput{Type: EventIncidentUpdated, Actor: System.Name, Data: incidentEvent{Incident: inc, Reason: "repeat call " + c.ID}})
-	})
-	return err
+		return false
+	}
+	inc, found := nearest(active, orb.Point{c.Lon, c.Lat}, reach, sameGroup)
+	if !found {
+		return nil
+	}
+	prev := inc.Version
+	if _, err := t.attach(ctx, tx, &inc, []string{c.ID}); err != nil {
+		return err
+	}
+	inc.Version, inc.UpdatedAt = prev+1, t.wf.now()
+	if err := tx.PutIncident(ctx, inc, prev); err != nil {
+		return err
+	}
+	return tx.Append(ctx, EventInput{Type: EventIncidentUpdated, Actor: System.Name, Data: incidentEvent{Incident: inc, Reason: "repeat call " + c.ID}})
 }
