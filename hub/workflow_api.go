@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,14 +18,14 @@ func (s *Server) workflowRoutes() {
 	leaders := []auth.Role{auth.RoleLeader, auth.RoleAdmin}
 	s.mux.Handle("GET /api/v1/departments", s.authorizeFunc(s.handleDepartments))
 	s.mux.Handle("GET /api/v1/incidents", s.authorizeFunc(s.handleListIncidents, auth.RoleLeader, auth.RoleAdmin, auth.RoleDept))
-	s.mux.Handle("GET /api/v1/incidents/{id}", s.authorizeFunc(s.handleGetIncident, auth.RoleLeader, auth.RoleAdmin, auth.RoleDept))
+	s.mux.Handle("GET /api/v1/incidents/{id}", s.authorizeFunc(byID(s, (*incidents.Workflow).GetIncident), auth.RoleLeader, auth.RoleAdmin, auth.RoleDept))
 	s.mux.Handle("GET /api/v1/incidents/{id}/tasks", s.authorizeFunc(s.handleIncidentTasks, auth.RoleLeader, auth.RoleAdmin, auth.RoleDept))
-	s.mux.Handle("POST /api/v1/incidents/{id}/actions", s.authorizeFunc(s.handleIncidentAction, leaders...))
-	s.mux.Handle("POST /api/v1/incidents/{id}/merge", s.authorizeFunc(s.handleMergeIncidents, leaders...))
+	s.mux.Handle("POST /api/v1/incidents/{id}/actions", s.authorizeFunc(act(s, http.StatusOK, (*incidents.Workflow).ActOnIncident), leaders...))
+	s.mux.Handle("POST /api/v1/incidents/{id}/merge", s.authorizeFunc(act(s, http.StatusOK, mergeIncidents), leaders...))
 	s.mux.Handle("GET /api/v1/tasks", s.authorizeFunc(s.handleListTasks, all...))
-	s.mux.Handle("GET /api/v1/tasks/{id}", s.authorizeFunc(s.handleGetTask, all...))
-	s.mux.Handle("POST /api/v1/tasks/{id}/actions", s.authorizeFunc(s.handleTaskAction, all...))
-	s.mux.Handle("POST /api/v1/tasks/{id}/callbacks", s.authorizeFunc(s.handleCallback, auth.RoleLeader, auth.RoleAdmin, auth.RoleAgent))
+	s.mux.Handle("GET /api/v1/tasks/{id}", s.authorizeFunc(byID(s, (*incidents.Workflow).GetTask), all...))
+	s.mux.Handle("POST /api/v1/tasks/{id}/actions", s.authorizeFunc(act(s, http.StatusOK, (*incidents.Workflow).ActOnTask), all...))
+	s.mux.Handle("POST /api/v1/tasks/{id}/callbacks", s.authorizeFunc(act(s, http.StatusCreated, (*incidents.Workflow).RecordCallback), auth.RoleLeader, auth.RoleAdmin, auth.RoleAgent))
 	s.mux.Handle("GET /api/v1/tasks/{id}/timers", s.authorizeFunc(s.handleTaskTimers, leaders...))
 	s.mux.Handle("GET /api/v1/audit", s.authorizeFunc(s.handleAudit, leaders...))
 }
@@ -95,19 +96,6 @@ func (s *Server) handleListIncidents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"incidents": list})
 }
 
-func (s *Server) handleGetIncident(w http.ResponseWriter, r *http.Request) {
-	wf := s.workflow(w, r)
-	if wf == nil {
-		return
-	}
-	inc, err := wf.GetIncident(r.Context(), actor(r), r.PathValue("id"))
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, inc)
-}
-
 func (s *Server) handleIncidentTasks(w http.ResponseWriter, r *http.Request) {
 	wf := s.workflow(w, r)
 	if wf == nil {
@@ -127,49 +115,6 @@ func (s *Server) handleIncidentTasks(w http.ResponseWriter, r *http.Request) {
 		tasks = []incidents.Task{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tasks": tasks})
-}
-
-func (s *Server) handleIncidentAction(w http.ResponseWriter, r *http.Request) {
-	wf := s.workflow(w, r)
-	if wf == nil {
-		return
-	}
-	var in incidents.IncidentAction
-	if err := s.decodeJSON(w, r, &in); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	inc, err := wf.ActOnIncident(r.Context(), actor(r), r.PathValue("id"), in)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, inc)
-}
-
-func (s *Server) handleMergeIncidents(w http.ResponseWriter, r *http.Request) {
-	wf := s.workflow(w, r)
-	if wf == nil {
-		return
-	}
-	var in struct {
-		Other  string `json:"other"`
-		Reason string `json:"reason"`
-	}
-	if err := s.decodeJSON(w, r, &in); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	if in.Other == "" {
-		writeError(w, r, incidents.FieldError(incidents.CodeInvalid, "other", "other (the incident to merge in) is required"))
-		return
-	}
-	inc, err := wf.MergeIncidents(r.Context(), actor(r), r.PathValue("id"), in.Other, in.Reason)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, inc)
 }
 
 func (s *Server) handleListTasks(w http.ResponseWriter, r *http.Request) {
@@ -211,55 +156,6 @@ func (s *Server) handleListTasks(w http.ResponseWriter, r *http.Request) {
 		tasks = []incidents.Task{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tasks": tasks})
-}
-
-func (s *Server) handleGetTask(w http.ResponseWriter, r *http.Request) {
-	wf := s.workflow(w, r)
-	if wf == nil {
-		return
-	}
-	t, err := wf.GetTask(r.Context(), actor(r), r.PathValue("id"))
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, t)
-}
-
-func (s *Server) handleTaskAction(w http.ResponseWriter, r *http.Request) {
-	wf := s.workflow(w, r)
-	if wf == nil {
-		return
-	}
-	var in incidents.TaskActionInput
-	if err := s.decodeJSON(w, r, &in); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	t, err := wf.ActOnTask(r.Context(), actor(r), r.PathValue("id"), in)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, t)
-}
-
-func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
-	wf := s.workflow(w, r)
-	if wf == nil {
-		return
-	}
-	var in incidents.CallbackInput
-	if err := s.decodeJSON(w, r, &in); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	t, err := wf.RecordCallback(r.Context(), actor(r), r.PathValue("id"), in)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, t)
 }
 
 func (s *Server) handleTaskTimers(w http.ResponseWriter, r *http.Request) {
@@ -324,4 +220,56 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		entries = []incidents.AuditEntry{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+}
+
+// byID returns a handler that answers with the record get finds for the
+// request's actor and the path's id.
+func byID[Out any](s *Server, get func(*incidents.Workflow, context.Context, incidents.Actor, string) (Out, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		wf := s.workflow(w, r)
+		if wf == nil {
+			return
+		}
+		out, err := get(wf, r.Context(), actor(r), r.PathValue("id"))
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+// act returns a handler that reads the body into In, applies do for the
+// request's actor to the path's id, and answers status with the result.
+func act[In, Out any](s *Server, status int, do func(*incidents.Workflow, context.Context, incidents.Actor, string, In) (Out, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		wf := s.workflow(w, r)
+		if wf == nil {
+			return
+		}
+		var in In
+		if err := s.decodeJSON(w, r, &in); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		out, err := do(wf, r.Context(), actor(r), r.PathValue("id"), in)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		writeJSON(w, status, out)
+	}
+}
+
+// mergeRequest is the body of POST /api/v1/incidents/{id}/merge.
+type mergeRequest struct {
+	Other  string `json:"other"`
+	Reason string `json:"reason"`
+}
+
+func mergeIncidents(wf *incidents.Workflow, ctx context.Context, a incidents.Actor, id string, in mergeRequest) (incidents.Incident, error) {
+	if in.Other == "" {
+		return incidents.Incident{}, incidents.FieldError(incidents.CodeInvalid, "other", "other (the incident to merge in) is required")
+	}
+	return wf.MergeIncidents(ctx, a, id, in.Other, in.Reason)
 }
