@@ -36,6 +36,7 @@ type serveConfig struct {
 	redisPrefix     string
 	wsMaxConns      int
 	wsConnRate      float64
+	wsFlush         time.Duration
 	workflow        workflowFlags
 	tileURL         string
 	tileAttribution string
@@ -58,6 +59,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&c.redisPrefix, "redis-prefix", "flare:", "prefix of every Redis key and channel")
 	fs.IntVar(&c.wsMaxConns, "ws-max-conns", 20000, "most WebSocket connections this node holds (503 beyond)")
 	fs.Float64Var(&c.wsConnRate, "ws-conn-rate", 1000, "new WebSocket connections per second this node accepts (429 beyond; bursts of twice as many)")
+	fs.DurationVar(&c.wsFlush, "ws-flush-interval", 5*time.Millisecond, "events committed within this interval reach each WebSocket client in one write (0: no grouping)")
 	c.workflow.register(fs)
 	fs.StringVar(&c.tileURL, "tile-url", "", "map tile URL template for the dashboard, such as https://tiles.example.gov.cn/{z}/{x}/{y}.png (default: no tiles, district outlines only)")
 	fs.StringVar(&c.tileAttribution, "tile-attribution", "", "attribution shown on the dashboard's map with the tiles")
@@ -73,6 +75,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	return serve(ctx, c, getenv, stdout, log)
+}
+
+// flushInterval maps the flag to BroadcasterConfig.FlushInterval, where 0
+// means the default and a negative value none.
+func flushInterval(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.
@@ -207,7 +218,7 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 		broker = rb
 	}
 	broadcaster, err := hub.StartBroadcaster(ctx, hub.BroadcasterConfig{
-		Log: store, Broker: broker, Logger: log, Metrics: metrics,
+		Log: store, Broker: broker, Logger: log, Metrics: metrics, FlushInterval: flushInterval(c.wsFlush),
 	})
 	if err != nil {
 		return err
