@@ -444,3 +444,31 @@ func TestAttachLeavesLargeBacklogToTheCaller(t *testing.T) {
 		})
 	}
 }
+
+func TestAttachOnAFreshNodeReplaysFromTheStore(t *testing.T) {
+	noLeaks(t)
+	log := newMemLog()
+	for range 5 { // committed before the node started
+		log.append("call.received", `{}`)
+	}
+	b := startTestBroadcaster(t, log, 64)
+	tests := []struct {
+		name  string
+		after int64
+		ok    bool
+	}{
+		{"resume before the node's start is left to the store", 2, false},
+		{"resume from the start is left to the store", 0, false},
+		{"resume at the node's start is live", 5, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCollector(scope{all: true}, 1000)
+			head, ok := b.attach(&c.sub, tt.after)
+			defer b.detach(&c.sub)
+			if ok != tt.ok || head != 5 {
+				t.Errorf("attach(after %d) on a node started at seq 5 = %d, %v, want 5, %v", tt.after, head, ok, tt.ok)
+			}
+		})
+	}
+}
