@@ -170,6 +170,9 @@ func StartBroadcaster(ctx context.Context, cfg BroadcasterConfig) (*Broadcaster,
 		pending:  map[int64]incidents.Event{},
 		closed:   make(chan struct{}),
 	}
+	// The ring starts at the head: an empty ring holds nothing before it,
+	// so a client resuming further back is replayed from the store.
+	b.ring.head = head
 	b.headSeen.Store(head)
 	b.presence = newPresence(b)
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

@@ -440,6 +440,11 @@ func TestDashboardInBrowser(t *testing.T) {
 		if base2 != base {
 			t.Fatalf("restarted flare on %s, want %s", base2, base)
 		}
+		// The pages reconnect to a node that has delivered nothing yet: the
+		// calls stored meanwhile come from the replay; then live ones.
+		for _, p := range []*page{leader, agent} {
+			p.waitFor(t, `document.querySelector('#conn').dataset.state === 'live'`, 20*time.Second, "the page live again")
+		}
 		for i := range 4 {
 			ids = append(ids, agentAPI.postCall(t, 22.2400+float64(i)*0.01, 113.5300, "noise"))
 		}

@@ -8,7 +8,7 @@ import { api, setCSRF, setUnauthorizedHandler } from './api.js';
 import { Live } from './live.js';
 import { t, setLang, currentLang, onLang } from './i18n.js';
 import { h, replace, time, tickCountdowns } from './dom.js';
-import { state, applyEvent, loadReference, loadState, clearListeners, pruneCalls } from './state.js';
+import { state, applyEvent, loadReference, loadState, clearListeners, pruneCalls, resetState } from './state.js';
 import { renderSignIn } from './views/signin.js';
 import { renderLeader } from './views/leader.js';
 import { renderDept } from './views/dept.js';
@@ -99,7 +99,7 @@ function signedOut(expired = false) {
   if (live) { live.stop(); live = null; }
   if (view) { view.dispose?.(); view = null; }
   clearListeners();
-  state.me = null;
+  resetState();
   loaded = false;
   setCSRF('');
   renderHeader();

@@ -93,3 +93,13 @@ export function incidentShape(inc, renderer) {
   }
   return L.circle(latlng, { ...style, radius: Math.max(inc.radius_m || 0, 120) });
 }
+
+/**
+ * textTip returns text as an element for a tooltip: Leaflet reads a string
+ * as HTML, and a call's address or description must never be markup.
+ */
+export function textTip(text) {
+  const el = document.createElement('span');
+  el.textContent = text;
+  return el;
+}

@@ -43,6 +43,16 @@ function emit(kind, ...args) {
 /** clearListeners drops every listener (when a view is left). */
 export function clearListeners() { listeners.clear(); }
 
+/** resetState forgets everything the signed-in user saw (at sign-out). */
+export function resetState() {
+  state.me = null;
+  for (const m of [state.calls, state.incidents, state.tasks, state.callIncident, state.urgentAlerts]) m.clear();
+  state.alerts = [];
+  state.unread = 0;
+  state.presence = null;
+  state.seqs = [];
+}
+
 const keepCallsMs = 2 * 60 * 60 * 1000;
 
 /** putCall stores a call and remembers which incident it belongs to, if known. */

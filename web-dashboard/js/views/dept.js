@@ -4,7 +4,7 @@
 // extension) and their forms, deadline countdowns, and a map of its tasks.
 
 import { api } from '../api.js';
-import { L, createMap, gradeColour } from '../mapview.js';
+import { L, createMap, gradeColour, textTip } from '../mapview.js';
 import { h, replace, dateTime, countdown, throttle, shanghaiInput, fromShanghaiInput } from '../dom.js';
 import { t } from '../i18n.js';
 import { state, on, putTask, putIncident } from '../state.js';
@@ -14,6 +14,10 @@ import { toast } from '../toast.js';
 import { deptName, districtName, gradeBadge, taskStateBadge, isOpenTask, isOverdue, taskDeadline } from '../labels.js';
 
 export function renderDept(root, arg) {
+  // alive is false once the view is left: timers and answers that come
+  // later must not touch its removed map.
+  let alive = true;
+  const later = (fn, wait) => throttle(() => { if (alive) fn(); }, wait);
   const list = h('ul', { class: 'inbox', id: 'inbox' });
   const detail = h('section', { class: 'card task-detail', id: 'task-detail', 'aria-live': 'polite' });
   const mapEl = h('div', { class: 'map', id: 'dept-map', role: 'region' });
@@ -69,7 +73,7 @@ export function renderDept(root, arg) {
       const m = L.circleMarker([inc.centroid[1], inc.centroid[0]], {
         renderer: svg, radius: isOpenTask(tk) ? 10 : 6, color: '#222', weight: tk.id === selected ? 3 : 1, fillColor: colour, fillOpacity: isOpenTask(tk) ? 0.9 : 0.4,
       });
-      m.bindTooltip(`${inc.title} · ${t(`tstate.${tk.state}`)}`);
+      m.bindTooltip(() => textTip(`${inc.title} · ${t(`tstate.${tk.state}`)}`));
       m.on('click', () => { location.hash = `#/dept/${encodeURIComponent(tk.id)}`; });
       m.on('add', () => { const el = m.getElement(); if (el) el.dataset.taskId = tk.id; });
       markers.addLayer(m);
@@ -182,12 +186,13 @@ export function renderDept(root, arg) {
   }
 
   function paintAll() {
+    if (!alive) return;
     paintList();
     paintMap();
     paintDetail().catch((e) => toast(t('err.generic', { m: e.message }), 'error'));
   }
 
-  const repaint = throttle(paintAll);
+  const repaint = later(paintAll);
   on('task', (tk, msg) => {
     if (tk.dept === state.me.dept && (msg.type === 'task.dispatched' || msg.type === 'task.reassigned' || msg.type === 'task.reopened')) {
       fresh.add(tk.id);
@@ -206,7 +211,7 @@ export function renderDept(root, arg) {
   on('reset', () => { detailKey = ''; paintAll(); });
 
   paintAll();
-  const resize = new ResizeObserver(throttle(() => map.invalidateSize(), 200));
+  const resize = new ResizeObserver(later(() => map.invalidateSize(), 200));
   resize.observe(mapEl);
 
   return {
@@ -215,6 +220,10 @@ export function renderDept(root, arg) {
       detailKey = '';
       paintAll();
     },
-    dispose() { resize.disconnect(); map.remove(); },
+    dispose() {
+      alive = false;
+      resize.disconnect();
+      map.remove();
+    },
   };
 }

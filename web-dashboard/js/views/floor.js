@@ -14,6 +14,10 @@ import { toast } from '../toast.js';
 import { categoryName, gradeBadge } from '../labels.js';
 
 export function renderFloor(root) {
+  // alive is false once the view is left: timers and answers that come
+  // later must not touch its removed map.
+  let alive = true;
+  const later = (fn, wait) => throttle(() => { if (alive) fn(); }, wait);
   const mapEl = h('div', { class: 'map', id: 'floor-map', role: 'region' });
   const recent = h('ol', { class: 'recent-calls', id: 'recent-calls' });
   const banner = h('div', { class: 'urgent-banner', id: 'urgent-banner', role: 'alert', hidden: true });
@@ -175,6 +179,7 @@ export function renderFloor(root) {
   }
 
   function paintRecent() {
+    if (!alive) return;
     const calls = [...state.calls.values()].sort((a, b) => new Date(b.received_at) - new Date(a.received_at)).slice(0, 50);
     replace(recent, calls.length === 0 ? h('li', { class: 'muted' }, t('floor.recent.none')) : calls.map((c) => {
       const m = mine.get(c.id);
@@ -197,14 +202,20 @@ export function renderFloor(root) {
     }
   }
 
-  const repaint = throttle(paintRecent);
+  const repaint = later(paintRecent);
   on('call', repaint);
   on('incident', repaint);
   on('reset', paintRecent);
   paintRecent();
   lat.focus();
-  const resize = new ResizeObserver(throttle(() => map.invalidateSize(), 200));
+  const resize = new ResizeObserver(later(() => map.invalidateSize(), 200));
   resize.observe(mapEl);
 
-  return { dispose() { resize.disconnect(); map.remove(); } };
+  return {
+    dispose() {
+      alive = false;
+      resize.disconnect();
+      map.remove();
+    },
+  };
 }

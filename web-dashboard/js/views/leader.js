@@ -5,7 +5,7 @@
 // figures. Selecting an incident opens its panel.
 
 import uPlot from '../../vendor/uplot/uPlot.esm.js';
-import { L, createMap, incidentShape, categoryColour, gradeColour } from '../mapview.js';
+import { L, createMap, incidentShape, categoryColour, gradeColour, textTip } from '../mapview.js';
 import { h, replace, time, dateTime, countdown, pct, throttle } from '../dom.js';
 import { t } from '../i18n.js';
 import { state, on } from '../state.js';
@@ -18,6 +18,10 @@ import {
 const callWindowMin = 60;
 
 export function renderLeader(root, arg) {
+  // alive is false once the view is left: timers and answers that come
+  // later must not touch its removed map.
+  let alive = true;
+  const later = (fn, wait) => throttle(() => { if (alive) fn(); }, wait);
   const mapEl = h('div', { class: 'map', id: 'leader-map', role: 'region' });
   const legend = h('div', { class: 'legend', 'aria-label': t('map.legend') });
   const alertList = h('ol', { class: 'alert-list', id: 'alert-list' });
@@ -66,7 +70,7 @@ export function renderLeader(root, arg) {
       renderer: svg, radius: c.urgent ? 8 : 5, weight: c.urgent ? 2 : 1, color: c.urgent ? '#b00020' : '#fff',
       fillColor: categoryColour(c.category), fillOpacity: 0.9,
     });
-    m.bindTooltip(() => `${time(c.received_at)} ${categoryName(c.category)}${c.urgent ? ` · ${t('calls.urgent')}` : ''}${c.address ? ` · ${c.address}` : ''}`);
+    m.bindTooltip(() => textTip(`${time(c.received_at)} ${categoryName(c.category)}${c.urgent ? ` · ${t('calls.urgent')}` : ''}${c.address ? ` · ${c.address}` : ''}`));
     m.on('add', () => {
       const el = m.getElement();
       if (el) { el.dataset.callId = c.id; el.classList.add('call-marker'); }
@@ -113,7 +117,7 @@ export function renderLeader(root, arg) {
       if (cur) incidentLayer.removeLayer(cur.layer);
       const layer = incidentShape(inc, svg);
       layer.on('click', () => { location.hash = `#/leader/${encodeURIComponent(inc.id)}`; });
-      layer.bindTooltip(`${t(`grade.short.${inc.grade}`)} · ${inc.title || inc.id}`);
+      layer.bindTooltip(() => textTip(`${t(`grade.short.${inc.grade}`)} · ${inc.title || inc.id}`));
       layer.on('add', () => {
         const parts = layer.getElement ? [layer] : layer.getLayers();
         for (const p of parts) {
@@ -127,7 +131,7 @@ export function renderLeader(root, arg) {
         renderer: svg, radius: 11, color: '#111', weight: 2, fillColor: gradeColour[inc.grade] || '#666', fillOpacity: 0.95,
       });
       dot.on('click', () => { location.hash = `#/leader/${encodeURIComponent(inc.id)}`; });
-      dot.bindTooltip(`${t(`grade.short.${inc.grade}`)} · ${inc.title || inc.id}`);
+      dot.bindTooltip(() => textTip(`${t(`grade.short.${inc.grade}`)} · ${inc.title || inc.id}`));
       dot.on('add', () => { const el = dot.getElement(); if (el) { el.dataset.incidentId = inc.id; el.classList.add('incident-marker'); } });
       const group = L.featureGroup([layer, dot]);
       group.addTo(incidentLayer);
@@ -293,9 +297,9 @@ export function renderLeader(root, arg) {
   }
 
   // ---- live ----
-  const repaintCalls = throttle(() => { paintCalls(); });
-  const repaintIncidents = throttle(() => { paintIncidents(); paintIncidentList(); });
-  const repaintBoard = throttle(() => { paintBoard(); paintFigures(); });
+  const repaintCalls = later(() => { paintCalls(); });
+  const repaintIncidents = later(() => { paintIncidents(); paintIncidentList(); });
+  const repaintBoard = later(() => { paintBoard(); paintFigures(); });
   const repaintAll = () => { paintCalls(); paintIncidents(); paintIncidentList(); paintAlerts(); paintBoard(); paintOnline(); paintFigures(); paintLegend(); paintTools(); };
 
   on('call', () => repaintCalls());
@@ -316,7 +320,7 @@ export function renderLeader(root, arg) {
     setInterval(paintCalls, 15000),
     setInterval(() => { paintBoard(); paintFigures(); }, 30000),
   ];
-  const resize = new ResizeObserver(throttle(() => { map.invalidateSize(); if (plot) paintChart(Date.now()); }, 200));
+  const resize = new ResizeObserver(later(() => { map.invalidateSize(); if (plot) paintChart(Date.now()); }, 200));
   resize.observe(mapEl);
   resize.observe(chartEl);
 
@@ -325,6 +329,7 @@ export function renderLeader(root, arg) {
     root.querySelector('.leader-grid')?.classList.toggle('with-panel', Boolean(id));
     paintIncidentList();
     setTimeout(() => {
+      if (!alive) return;
       map.invalidateSize();
       focusIncident(id);
     }, 50);
@@ -345,6 +350,7 @@ export function renderLeader(root, arg) {
   return {
     route: routeTo,
     dispose() {
+      alive = false;
       timers.forEach(clearInterval);
       resize.disconnect();
       map.remove();
