@@ -64,3 +64,23 @@ func TestCreateDemoUsers(t *testing.T) {
 		t.Errorf("createDemoUsers() again printed %q, want existing users unchanged and no password", out.String())
 	}
 }
+
+func TestServeTileURL(t *testing.T) {
+	tests := []struct {
+		name string
+		url  string
+		want string
+	}{
+		{"template without {z} is refused", "https://tiles.example.gov.cn/{x}/{y}.png", "--tile-url"},
+		{"non-http URL is refused", "ftp://tiles.example.gov.cn/{z}/{x}/{y}.png", "--tile-url"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := run(context.Background(), []string{"flare", "serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--tile-url", tt.url},
+				env{}.get, &bytes.Buffer{}, &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("flare serve --tile-url %q = %v, want an error naming %s", tt.url, err, tt.want)
+			}
+		})
+	}
+}
