@@ -375,43 +375,69 @@ func (b *Broadcaster) wait(ctx context.Context) {
 }
 
 // pump is the single goroutine that delivers events: from the store when the
-// waiter or a gap says so, from the broker when they come in order.
+// waiter or a gap says so, from the broker when they come in order. When
+// the store fails it retries after a backoff, delivering what the broker
+// brings in order meanwhile; the waiter is told to wait again only once the
+// store has been read, so that a failing store is not polled in a loop.
 func (b *Broadcaster) pump(ctx context.Context) {
-	backoff := newBackoff()
+	p := &pumpState{backoff: newBackoff()}
+	defer func() {
+		if p.retry != nil {
+			p.retry.Stop()
+		}
+	}()
 	for {
+		var retry <-chan time.Time
+		if p.retry != nil {
+			retry = p.retry.C
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-b.storeHas:
-			b.catchUpOrWait(ctx, backoff)
-			select {
-			case b.acked <- struct{}{}:
-			default:
-			}
+			p.ackDue = true
+			b.tryCatchUp(ctx, p)
 		case <-b.kick:
-			b.catchUpOrWait(ctx, backoff)
+			b.tryCatchUp(ctx, p)
+		case <-retry:
+			p.retry = nil
+			b.tryCatchUp(ctx, p)
 		case evs := <-b.remote:
-			b.offer(ctx, evs, backoff)
+			b.offer(ctx, evs, p)
 		}
 	}
 }
 
-// catchUpOrWait catches up with the store; when the store fails it logs,
-// waits a backoff and asks the pump to try again.
-func (b *Broadcaster) catchUpOrWait(ctx context.Context, backoff *backoff) {
+// pumpState is the pump's own state.
+type pumpState struct {
+	backoff *backoff
+	retry   *time.Timer // set while a failed read waits to be retried
+	ackDue  bool        // the waiter waits for a successful read
+}
+
+// tryCatchUp catches up with the store unless a retry is already
+// scheduled; when the store fails it logs and schedules one.
+func (b *Broadcaster) tryCatchUp(ctx context.Context, p *pumpState) {
+	if p.retry != nil {
+		return
+	}
 	if err := b.catchUp(ctx); err != nil {
 		if ctx.Err() != nil {
 			return
 		}
-		b.log.Warn().Err(err).Msg("reading the event log failed")
-		sleepCtx(ctx, backoff.next())
-		select { // try again
-		case b.kick <- struct{}{}:
-		default:
-		}
+		d := p.backoff.next()
+		b.log.Warn().Err(err).Dur("retry_in", d).Msg("reading the event log failed")
+		p.retry = time.NewTimer(d)
 		return
 	}
-	backoff.reset()
+	p.backoff.reset()
+	if p.ackDue {
+		p.ackDue = false
+		select {
+		case b.acked <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // catchUp delivers every event the store has past head, then whatever the
@@ -449,7 +475,7 @@ func (b *Broadcaster) catchUp(ctx context.Context) error {
 
 // offer merges events from the broker: duplicates are dropped, the next
 // ones delivered, and events past a gap kept until the store fills it.
-func (b *Broadcaster) offer(ctx context.Context, evs []incidents.Event, backoff *backoff) {
+func (b *Broadcaster) offer(ctx context.Context, evs []incidents.Event, p *pumpState) {
 	gap := false
 	for _, ev := range evs {
 		head := b.headSeen.Load()
@@ -469,7 +495,7 @@ func (b *Broadcaster) offer(ctx context.Context, evs []incidents.Event, backoff 
 	b.drainPending()
 	if len(b.pending) > 0 || gap {
 		b.metrics.gapFills.Inc()
-		b.catchUpOrWait(ctx, backoff)
+		b.tryCatchUp(ctx, p)
 	}
 }
 
