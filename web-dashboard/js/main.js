@@ -7,7 +7,7 @@
 import { api, setCSRF, setUnauthorizedHandler } from './api.js';
 import { Live } from './live.js';
 import { t, setLang, currentLang, onLang } from './i18n.js';
-import { h, replace, time, tickCountdowns } from './dom.js';
+import { h, replace, time, tickCountdowns, throttle } from './dom.js';
 import { state, applyEvent, loadReference, loadState, clearListeners, pruneCalls, resetState } from './state.js';
 import { renderSignIn } from './views/signin.js';
 import { renderLeader } from './views/leader.js';
@@ -90,6 +90,11 @@ function paintStatus(s) {
     s.lastSeq > 0 ? h('span', { class: 'seq' }, t('conn.last', { seq: s.lastSeq })) : null);
 }
 
+// paintSeq shows the last event's seq in the connection indicator.
+const paintSeq = throttle(() => {
+  if (live && lastStatus.state === 'live') paintStatus({ ...lastStatus, lastSeq: live.lastSeq });
+}, 500);
+
 async function signOut() {
   try { await api('DELETE', '/session'); } catch { /* cleared below anyway */ }
   signedOut();
@@ -115,7 +120,10 @@ async function start(session) {
   await loadReference();
   renderHeader();
   live = new Live({
-    onEvent: applyEvent,
+    onEvent: (msg) => {
+      applyEvent(msg);
+      if (msg.seq > 0) paintSeq();
+    },
     onResync: async () => {
       await loadState({ fresh: loaded });
       loaded = true;
