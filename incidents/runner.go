@@ -193,16 +193,23 @@ func (r *Runner) track(ctx context.Context) error {
 // detector refuses as too late are logged, not fatal: they were still
 // attached where they belong.
 func (r *Runner) observe(ctx context.Context, t *Tracker, calls []Call) error {
-	if len(calls) == 0 {
-		return nil
+	for len(calls) > 0 {
+		n := min(len(calls), observeBatch)
+		err := t.ObserveAll(ctx, calls[:n])
+		if errors.Is(err, geo.ErrLate) || errors.Is(err, geo.ErrExpired) || errors.Is(err, geo.ErrDuplicate) {
+			r.cfg.Log.Warn().Err(err).Msg("call not clustered")
+		} else if err != nil {
+			return err
+		}
+		calls = calls[n:]
 	}
-	err := t.ObserveAll(ctx, calls)
-	if errors.Is(err, geo.ErrLate) || errors.Is(err, geo.ErrExpired) || errors.Is(err, geo.ErrDuplicate) {
-		r.cfg.Log.Warn().Err(err).Msg("call not clustered")
-		return nil
-	}
-	return err
+	return nil
 }
+
+// observeBatch is how many calls the tracker takes in one transaction: enough
+// to share the commit, few enough that the intake's commits, which wait for
+// the same writer, are not held up long.
+const observeBatch = 50
 
 // replay feeds the tracker the calls of its window, oldest first, and
 // returns their ids.

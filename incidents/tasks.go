@@ -30,7 +30,7 @@ func (w *Workflow) newTask(ctx context.Context, tx Tx, inc *Incident, dept strin
 		UpdatedAt: now,
 	}
 	t.Instructions = fmt.Sprintf("%s（%s级，%d 起来电）请%s于 %s 前签收，%s 前办结。",
-		inc.Title, roman(inc.Grade), len(inc.Calls), d.NameZh,
+		inc.Title, roman(inc.Grade), inc.CallCount, d.NameZh,
 		t.SignBy.In(shanghai).Format("01-02 15:04"), t.Deadline.In(shanghai).Format("01-02 15:04"))
 	if err := tx.PutTask(ctx, t, 0); err != nil {
 		return Task{}, err

@@ -89,7 +89,42 @@ type Tracker struct {
 	late    time.Duration
 	cluster map[string]string // "rule/id" -> incident id
 	geoEvs  []geo.Event
+
+	// active caches where the active incidents are, for the urgent and
+	// repeat-call searches (loaded once, kept by the tracker's own writes,
+	// and checked against the store before use: a leader may have closed
+	// or merged one).
+	active map[string]activeIncident
+	// Big clusters are refreshed at most every bigRefresh: their growth
+	// waits in dirty for the next Advance.
+	dirty     map[string]geo.Event
+	refreshed map[string]time.Time
+	// calls remembers the calls of the window: what the attachments need,
+	// and the incident each belongs to once looked up or attached, so that
+	// a growing cluster costs no store reads for calls already seen.
+	calls map[string]*seenCall
 }
+
+// seenCall is what the tracker remembers of a call in its window.
+type seenCall struct {
+	category string
+	urgent   bool
+	at       time.Time
+	incident string // the incident it is attached to, "" for none
+	known    bool   // incident was looked up or set
+}
+
+// activeIncident is what the tracker's searches need of an active incident.
+type activeIncident struct {
+	centroid orb.Point
+	radius   float64
+	groups   map[string]bool // category groups of its calls
+}
+
+const (
+	bigCluster = 30              // calls from which a cluster's refreshes are spaced out
+	bigRefresh = 2 * time.Second // how often a big cluster's incident is refreshed at most
+)
 
 // NewTracker returns a tracker running rules, taking calls up to lateness
 // behind the newest.
@@ -98,7 +133,8 @@ func NewTracker(wf *Workflow, rules []geo.Rule, lateness time.Duration) (*Tracke
 	if err != nil {
 		return nil, err
 	}
-	t := &Tracker{wf: wf, set: set, byRule: map[string]geo.Rule{}, late: lateness, cluster: map[string]string{}}
+	t := &Tracker{wf: wf, set: set, byRule: map[string]geo.Rule{}, late: lateness, cluster: map[string]string{},
+		dirty: map[string]geo.Event{}, refreshed: map[string]time.Time{}, calls: map[string]*seenCall{}}
 	for _, r := range rules {
 		t.byRule[r.Name] = r
 		t.maxWin = max(t.maxWin, r.Window)
@@ -132,33 +168,38 @@ func (t *Tracker) Observe(ctx context.Context, c Call) error {
 }
 
 // ObserveAll takes stored calls, in one transaction: urgent calls open or
-// join an incident, each call goes to the detector, the cluster changes it
-// causes become incident changes, and a call near an active incident that
-// no cluster took attaches to it. Calls the detector refuses (too late,
-// already expired, a duplicate) are still attached or urgent-handled; the
-// first such refusal is returned, wrapped, after the rest is done. After
-// any other error the tracker's memory may be ahead of the store: rebuild
-// it.
+// join an incident at once, the calls go to the detector, the cluster
+// changes they cause become incident changes (each changed cluster once per
+// batch), and a call near an active incident that no cluster took attaches
+// to it. Calls the detector refuses (too late, already expired, a duplicate)
+// are still attached or urgent-handled; the first such refusal is returned,
+// wrapped, after the rest is done. After any other error the tracker's
+// memory may be ahead of the store: rebuild it.
 func (t *Tracker) ObserveAll(ctx context.Context, calls []Call) error {
 	var refused error
 	_, err := t.wf.cfg.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		for _, c := range calls {
+			if _, ok := t.calls[c.ID]; !ok {
+				t.calls[c.ID] = &seenCall{category: c.Category, urgent: c.Urgent, at: c.ReceivedAt}
+			}
 			if c.Urgent {
 				if err := t.urgent(ctx, tx, c); err != nil {
 					return err
 				}
 			}
-			addErr := t.set.Add(geo.Point{ID: c.ID, Time: c.ReceivedAt, Lat: c.Lat, Lon: c.Lon, Category: c.Category})
-			if err := t.apply(ctx, tx); err != nil {
-				return err
+			err := t.set.Add(geo.Point{ID: c.ID, Time: c.ReceivedAt, Lat: c.Lat, Lon: c.Lon, Category: c.Category})
+			if err != nil && refused == nil {
+				refused = fmt.Errorf("detector refused call %s: %w", c.ID, err)
 			}
+		}
+		if err := t.apply(ctx, tx, false); err != nil {
+			return err
+		}
+		for _, c := range calls {
 			if !c.Urgent {
 				if err := t.attachRepeat(ctx, tx, c); err != nil {
 					return err
 				}
-			}
-			if addErr != nil && refused == nil {
-				refused = fmt.Errorf("detector refused call %s: %w", c.ID, addErr)
 			}
 		}
 		return nil
@@ -173,18 +214,27 @@ func (t *Tracker) ObserveAll(ctx context.Context, calls []Call) error {
 // the cluster changes that causes.
 func (t *Tracker) Advance(ctx context.Context, now time.Time) error {
 	t.set.Advance(now)
+	oldest := now.Add(-t.Window())
+	for id, c := range t.calls {
+		if c.at.Before(oldest) {
+			delete(t.calls, id)
+		}
+	}
 	_, err := t.wf.cfg.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
-		return t.apply(ctx, tx)
+		return t.apply(ctx, tx, true)
 	})
 	return err
 }
 
 // apply turns the detector's pending events into incident changes in tx.
-func (t *Tracker) apply(ctx context.Context, tx Tx) error {
+// The growth of big clusters whose incident was refreshed less than
+// bigRefresh ago waits in dirty; flush applies it too.
+func (t *Tracker) apply(ctx context.Context, tx Tx, flush bool) error {
 	t.geoEvs = t.set.TakeEvents(t.geoEvs[:0])
-	if len(t.geoEvs) == 0 {
+	if len(t.geoEvs) == 0 && (!flush || len(t.dirty) == 0) {
 		return nil
 	}
+	now := t.wf.now()
 	// Each cluster's latest state is what counts: the clusters still alive
 	// are summarised once and tracked first (a merge joins their incidents
 	// then), the clusters gone are forgotten after.
@@ -196,11 +246,25 @@ func (t *Tracker) apply(ctx context.Context, tx Tx) error {
 			order = append(order, k)
 		}
 		alive[k] = geo.Event{Rule: rule, Cluster: id}
+		delete(t.dirty, k)
 	}
 	for _, e := range t.geoEvs {
+		k := clusterKey(e.Rule, e.Cluster)
+		if (e.Kind == geo.EventGrew || e.Kind == geo.EventShrank) && e.Calls >= bigCluster && t.cluster[k] != "" &&
+			now.Sub(t.refreshed[k]) < bigRefresh {
+			if _, ok := alive[k]; !ok {
+				t.dirty[k] = e
+			}
+			continue
+		}
 		note(e.Rule, e.Cluster)
 		for _, o := range e.Others {
 			note(e.Rule, o)
+		}
+	}
+	if flush {
+		for _, e := range t.dirty {
+			note(e.Rule, e.Cluster)
 		}
 	}
 	var gone []string
@@ -214,8 +278,10 @@ func (t *Tracker) apply(ctx context.Context, tx Tx) error {
 		if err := t.track(ctx, tx, k, c); err != nil {
 			return err
 		}
+		t.refreshed[k] = now
 	}
 	for _, k := range gone {
+		delete(t.refreshed, k)
 		if err := t.dissolve(ctx, tx, k); err != nil {
 			return err
 		}
@@ -241,6 +307,7 @@ func (t *Tracker) dissolve(ctx context.Context, tx Tx, key string) error {
 	if err := tx.PutIncident(ctx, inc, prev); err != nil {
 		return err
 	}
+	t.remember(inc)
 	evType := EventIncidentUpdated
 	if len(inc.Clusters) == 0 {
 		evType = EventIncidentQuiet
@@ -252,8 +319,7 @@ func (t *Tracker) dissolve(ctx context.Context, tx Tx, key string) error {
 // incident (by the cluster, else by the incidents its calls belong to,
 // merging several into the oldest), or opens one.
 func (t *Tracker) track(ctx context.Context, tx Tx, key string, c geo.Cluster) error {
-	owners, err := tx.IncidentsOfCalls(ctx, c.Calls)
-	if err != nil {
+	if err := t.lookUpOwners(ctx, tx, c.Calls); err != nil {
 		return err
 	}
 	var cands []Incident
@@ -282,7 +348,7 @@ func (t *Tracker) track(ctx context.Context, tx Tx, key string, c geo.Cluster) e
 		return err
 	}
 	for _, id := range c.Calls {
-		if err := consider(owners[id]); err != nil {
+		if err := consider(t.owner(id)); err != nil {
 			return err
 		}
 	}
@@ -300,6 +366,15 @@ func (t *Tracker) track(ctx context.Context, tx Tx, key string, c geo.Cluster) e
 		if err != nil {
 			return err
 		}
+		t.remember(merged)
+		for _, o := range others {
+			delete(t.active, o)
+		}
+		for _, sc := range t.calls {
+			if slices.Contains(others, sc.incident) {
+				sc.incident = target.ID
+			}
+		}
 		for k, v := range t.cluster {
 			if slices.Contains(others, v) {
 				t.cluster[k] = target.ID
@@ -309,6 +384,41 @@ func (t *Tracker) track(ctx context.Context, tx Tx, key string, c geo.Cluster) e
 	}
 	t.cluster[key] = target.ID
 	return t.update(ctx, tx, target, key, c)
+}
+
+// lookUpOwners makes sure the tracker knows the incident of each call,
+// reading from the store only the calls it has not looked up yet.
+func (t *Tracker) lookUpOwners(ctx context.Context, tx Tx, ids []string) error {
+	var missing []string
+	for _, id := range ids {
+		if sc := t.calls[id]; sc == nil || !sc.known {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	owners, err := tx.IncidentsOfCalls(ctx, missing)
+	if err != nil {
+		return err
+	}
+	for _, id := range missing {
+		sc := t.calls[id]
+		if sc == nil {
+			sc = &seenCall{}
+			t.calls[id] = sc
+		}
+		sc.incident, sc.known = owners[id], true
+	}
+	return nil
+}
+
+// owner returns the incident a call is attached to as the tracker knows it.
+func (t *Tracker) owner(id string) string {
+	if sc := t.calls[id]; sc != nil {
+		return sc.incident
+	}
+	return ""
 }
 
 // summary copies a cluster's shape into an incident.
@@ -331,9 +441,29 @@ func round7(v float64) float64 { return math.Round(v*1e7) / 1e7 }
 // many were new.
 func (t *Tracker) attach(ctx context.Context, tx Tx, inc *Incident, ids []string) (int, error) {
 	var fresh []string
-	for _, id := range ids {
-		if !slices.Contains(inc.Calls, id) {
-			fresh = append(fresh, id)
+	if inc.CallCount < MaxIncidentCalls {
+		have := make(map[string]bool, len(inc.Calls))
+		for _, id := range inc.Calls {
+			have[id] = true
+		}
+		for _, id := range ids {
+			if !have[id] {
+				have[id] = true
+				fresh = append(fresh, id)
+			}
+		}
+	} else {
+		// A big incident lists only its first calls: the tracker's memory
+		// of each call's incident tells the new ones.
+		if err := t.lookUpOwners(ctx, tx, ids); err != nil {
+			return 0, err
+		}
+		seen := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			if t.owner(id) == "" && !seen[id] {
+				seen[id] = true
+				fresh = append(fresh, id)
+			}
 		}
 	}
 	if len(fresh) == 0 {
@@ -343,11 +473,21 @@ func (t *Tracker) attach(ctx context.Context, tx Tx, inc *Incident, ids []string
 		inc.Categories = map[string]int{}
 	}
 	for _, id := range fresh {
-		call, err := tx.Call(ctx, id)
-		if err != nil {
-			return 0, err
+		sc := t.calls[id]
+		if sc == nil || sc.category == "" {
+			call, err := tx.Call(ctx, id)
+			if err != nil {
+				return 0, err
+			}
+			sc = &seenCall{category: call.Category, urgent: call.Urgent, at: call.ReceivedAt}
+			t.calls[id] = sc
 		}
-		inc.Calls = append(inc.Calls, id)
+		sc.incident, sc.known = inc.ID, true
+		call := Call{Category: sc.category, Urgent: sc.urgent, ReceivedAt: sc.at}
+		if len(inc.Calls) < MaxIncidentCalls {
+			inc.Calls = append(inc.Calls, id)
+		}
+		inc.CallCount++
 		inc.Categories[call.Category]++
 		if call.Urgent {
 			inc.UrgentCalls++
@@ -394,8 +534,8 @@ func (t *Tracker) open(ctx context.Context, tx Tx, key string, c geo.Cluster) er
 		return err
 	}
 	t.cluster[key] = inc.ID
-	inc.Grade, inc.GradeReason = AutoGrade(len(inc.Calls), inc.Categories, inc.UrgentCalls, c.Recent, t.byRule[c.Rule].MinCalls)
-	return t.create(ctx, tx, inc, "incident_opened", fmt.Sprintf("%d 起来电聚集", len(inc.Calls)))
+	inc.Grade, inc.GradeReason = AutoGrade(inc.CallCount, inc.Categories, inc.UrgentCalls, c.Recent, t.byRule[c.Rule].MinCalls)
+	return t.create(ctx, tx, inc, "incident_opened", fmt.Sprintf("%d 起来电聚集", inc.CallCount))
 }
 
 // create stores a new incident with its plan, alerts the leadership group,
@@ -413,6 +553,7 @@ func (t *Tracker) create(ctx context.Context, tx Tx, inc Incident, alertKind, me
 	if err := tx.PutIncident(ctx, inc, 0); err != nil {
 		return err
 	}
+	t.remember(inc)
 	if err := tx.Append(ctx, EventInput{Type: EventIncidentOpened, Actor: System.Name, Data: incidentEvent{Incident: inc, Reason: inc.GradeReason}}); err != nil {
 		return err
 	}
@@ -444,7 +585,7 @@ func (t *Tracker) update(ctx context.Context, tx Tx, inc Incident, key string, c
 	// attached the calls first.
 	raised := false
 	if !inc.GradeManual {
-		g, reason := AutoGrade(len(inc.Calls), inc.Categories, inc.UrgentCalls, c.Recent, t.byRule[c.Rule].MinCalls)
+		g, reason := AutoGrade(inc.CallCount, inc.Categories, inc.UrgentCalls, c.Recent, t.byRule[c.Rule].MinCalls)
 		if g.AtLeast(inc.Grade) && g != inc.Grade {
 			inc.Grade, inc.GradeReason, raised = g, reason, true
 		}
@@ -464,6 +605,7 @@ func (t *Tracker) update(ctx context.Context, tx Tx, inc Incident, key string, c
 	if err := tx.PutIncident(ctx, inc, prev); err != nil {
 		return err
 	}
+	t.remember(inc)
 	if err := tx.Append(ctx, EventInput{Type: EventIncidentUpdated, Actor: System.Name, Data: incidentEvent{Incident: inc}}); err != nil {
 		return err
 	}
@@ -476,20 +618,73 @@ func (t *Tracker) update(ctx context.Context, tx Tx, inc Incident, key string, c
 	return t.wf.alert(ctx, tx, inc, "grade_raised", fmt.Sprintf("升级为 %s 级：%s", roman(inc.Grade), inc.GradeReason), inc.UrgentCalls > 0)
 }
 
-// nearest returns the active incident closest to a point within reach
-// metres of its centroid (reach may depend on the incident), if any.
-func nearest(incs []Incident, p orb.Point, reach func(Incident) float64, accept func(Incident) bool) (Incident, bool) {
-	best, bestD := Incident{}, math.Inf(1)
-	for _, inc := range incs {
-		if !accept(inc) {
-			continue
-		}
-		d := orbgeo.DistanceHaversine(p, orb.Point(inc.Centroid))
-		if d <= reach(inc) && d < bestD {
-			best, bestD = inc, d
+// loadActive fills the cache of active incidents on first use.
+func (t *Tracker) loadActive(ctx context.Context, tx Tx) error {
+	if t.active != nil {
+		return nil
+	}
+	list, err := tx.ActiveIncidents(ctx)
+	if err != nil {
+		return err
+	}
+	t.active = make(map[string]activeIncident, len(list))
+	for _, inc := range list {
+		t.remember(inc)
+	}
+	return nil
+}
+
+// remember keeps the cache in step with an incident the tracker stored.
+func (t *Tracker) remember(inc Incident) {
+	if t.active == nil {
+		return
+	}
+	if !inc.State.Active() {
+		delete(t.active, inc.ID)
+		return
+	}
+	a := activeIncident{centroid: orb.Point(inc.Centroid), radius: inc.RadiusM, groups: map[string]bool{}}
+	for c := range inc.Categories {
+		if cat, ok := t.wf.cfg.Taxonomy.Category(c); ok {
+			a.groups[cat.Group] = true
 		}
 	}
-	return best, !math.IsInf(bestD, 1)
+	t.active[inc.ID] = a
+}
+
+// nearest returns the active incident closest to p whose reach (given its
+// radius) covers p and that accept takes, read in tx. Cached incidents that
+// are no longer active (a leader closed or merged them) are dropped on the
+// way.
+func (t *Tracker) nearest(ctx context.Context, tx Tx, p orb.Point, reach func(radius float64) float64, accept func(activeIncident) bool) (Incident, bool, error) {
+	if err := t.loadActive(ctx, tx); err != nil {
+		return Incident{}, false, err
+	}
+	type cand struct {
+		id string
+		d  float64
+	}
+	var cands []cand
+	for id, a := range t.active {
+		if !accept(a) {
+			continue
+		}
+		if d := orbgeo.DistanceHaversine(p, a.centroid); d <= reach(a.radius) {
+			cands = append(cands, cand{id, d})
+		}
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].d < cands[j].d })
+	for _, c := range cands {
+		inc, err := tx.Incident(ctx, c.id)
+		if err != nil && ErrorCode(err) != CodeNotFound {
+			return Incident{}, false, err
+		}
+		if err == nil && inc.State.Active() {
+			return inc, true, nil
+		}
+		delete(t.active, c.id)
+	}
+	return Incident{}, false, nil
 }
 
 // urgent handles a call flagged urgent by the call floor: it joins the
@@ -497,16 +692,14 @@ func nearest(incs []Incident, p orb.Point, reach func(Incident) float64, accept 
 // grade III), or opens an incident of its own at grade III; either way the
 // leadership group is alerted at once.
 func (t *Tracker) urgent(ctx context.Context, tx Tx, c Call) error {
-	owners, err := tx.IncidentsOfCalls(ctx, []string{c.ID})
-	if err != nil || owners[c.ID] != "" {
+	if err := t.lookUpOwners(ctx, tx, []string{c.ID}); err != nil || t.owner(c.ID) != "" {
 		return err // already handled (a replay after a restart)
 	}
-	active, err := tx.ActiveIncidents(ctx)
+	p := orb.Point{c.Lon, c.Lat}
+	inc, found, err := t.nearest(ctx, tx, p, func(float64) float64 { return urgentJoinRadius }, func(activeIncident) bool { return true })
 	if err != nil {
 		return err
 	}
-	p := orb.Point{c.Lon, c.Lat}
-	inc, found := nearest(active, p, func(Incident) float64 { return urgentJoinRadius }, func(Incident) bool { return true })
 	now := t.wf.now()
 	if !found {
 		inc = Incident{ID: NewID("i", now), State: IncidentOpen, Source: "urgent", OpenedAt: now,
@@ -538,6 +731,7 @@ func (t *Tracker) urgent(ctx context.Context, tx Tx, c Call) error {
 	if err := tx.PutIncident(ctx, inc, prev); err != nil {
 		return err
 	}
+	t.remember(inc)
 	if err := tx.Append(ctx, EventInput{Type: EventIncidentUpdated, Actor: System.Name, Data: incidentEvent{Incident: inc, Reason: "urgent call " + c.ID}}); err != nil {
 		return err
 	}
@@ -560,26 +754,14 @@ func (t *Tracker) attachRepeat(ctx context.Context, tx Tx, c Call) error {
 	if !ok {
 		return nil
 	}
-	owners, err := tx.IncidentsOfCalls(ctx, []string{c.ID})
-	if err != nil || owners[c.ID] != "" {
+	if err := t.lookUpOwners(ctx, tx, []string{c.ID}); err != nil || t.owner(c.ID) != "" {
 		return err
 	}
-	active, err := tx.ActiveIncidents(ctx)
-	if err != nil {
+	reach := func(radius float64) float64 { return math.Max(radius, minRepeatRadius) + repeatCallBuffer }
+	sameGroup := func(a activeIncident) bool { return a.groups[cat.Group] }
+	inc, found, err := t.nearest(ctx, tx, orb.Point{c.Lon, c.Lat}, reach, sameGroup)
+	if err != nil || !found {
 		return err
-	}
-	reach := func(inc Incident) float64 { return math.Max(inc.RadiusM, minRepeatRadius) + repeatCallBuffer }
-	sameGroup := func(inc Incident) bool {
-		for other := range inc.Categories {
-			if oc, ok := t.wf.cfg.Taxonomy.Category(other); ok && oc.Group == cat.Group {
-				return true
-			}
-		}
-		return false
-	}
-	inc, found := nearest(active, orb.Point{c.Lon, c.Lat}, reach, sameGroup)
-	if !found {
-		return nil
 	}
 	prev := inc.Version
 	if _, err := t.attach(ctx, tx, &inc, []string{c.ID}); err != nil {
@@ -589,5 +771,6 @@ func (t *Tracker) attachRepeat(ctx context.Context, tx Tx, c Call) error {
 	if err := tx.PutIncident(ctx, inc, prev); err != nil {
 		return err
 	}
+	t.remember(inc)
 	return tx.Append(ctx, EventInput{Type: EventIncidentUpdated, Actor: System.Name, Data: incidentEvent{Incident: inc, Reason: "repeat call " + c.ID}})
 }

@@ -353,6 +353,10 @@ func (w *Workflow) merge(ctx context.Context, tx Tx, actor Actor, survivorID str
 			return Incident{}, err
 		}
 		s.Calls = mergeIDs(s.Calls, o.Calls)
+		if len(s.Calls) > MaxIncidentCalls {
+			s.Calls = s.Calls[:MaxIncidentCalls]
+		}
+		s.CallCount += o.CallCount
 		s.UrgentCalls += o.UrgentCalls
 		for c, n := range o.Categories {
 			if s.Categories == nil {
@@ -399,8 +403,13 @@ func (w *Workflow) merge(ctx context.Context, tx Tx, actor Actor, survivorID str
 
 // mergeIDs returns a with the ids of b it lacks appended.
 func mergeIDs(a, b []string) []string {
+	have := make(map[string]bool, len(a))
+	for _, id := range a {
+		have[id] = true
+	}
 	for _, id := range b {
-		if !slices.Contains(a, id) {
+		if !have[id] {
+			have[id] = true
 			a = append(a, id)
 		}
 	}
@@ -444,7 +453,7 @@ func classFor(inc Incident) UrgencyClass {
 			utility += n
 		}
 	}
-	if utility*2 >= len(inc.Calls) && utility > 0 {
+	if utility*2 >= inc.CallCount && utility > 0 {
 		return ClassUtility
 	}
 	return ClassGeneral

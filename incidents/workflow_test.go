@@ -221,7 +221,7 @@ func TestClusterIncidentKeepsItsIDWhileItGrows(t *testing.T) {
 		t.Fatalf("after 15 calls incidents = %v, want the same single incident %s", idsOf(incs), first.ID)
 	}
 	grown := incs[0]
-	if len(grown.Calls) != 15 || !grown.Grade.AtLeast(incidents.GradeII) || !grown.Plan.Dispatched || !grown.Plan.Auto {
+	if len(grown.Calls) != 15 || grown.CallCount != 15 || !grown.Grade.AtLeast(incidents.GradeII) || !grown.Plan.Dispatched || !grown.Plan.Auto {
 		t.Errorf("grown incident calls %d grade %d plan %+v; want 15 calls, grade II or more, plan dispatched automatically", len(grown.Calls), grown.Grade, grown.Plan)
 	}
 	if got := depts(e.tasks(t, incidents.TaskFilter{IncidentID: first.ID})); !slices.Equal(got, []string{"water", "xiangzhou"}) {
@@ -264,7 +264,7 @@ func TestClustersThatJoinMergeTheirIncidentsIntoTheOlder(t *testing.T) {
 	if len(active) != 1 || active[0].ID != older.ID {
 		t.Fatalf("after the bridge active incidents = %v, want only the older %s", idsOf(active), older.ID)
 	}
-	if len(active[0].MergedFrom) != 1 || len(active[0].Calls) != 16 {
+	if len(active[0].MergedFrom) != 1 || len(active[0].Calls) != 16 || active[0].CallCount != 16 {
 		t.Errorf("survivor merged_from %v calls %d, want the other incident and all 16 calls", active[0].MergedFrom, len(active[0].Calls))
 	}
 	merged, err := e.wf.GetIncident(context.Background(), leader, active[0].MergedFrom[0])
@@ -562,5 +562,29 @@ func TestLeaderActionsOnIncidents(t *testing.T) {
 	entries, err := e.wf.Audit(ctx, leader, incidents.AuditFilter{Actor: leader.Name})
 	if err != nil || len(entries) != 7 || entries[0].Origin != leader.Origin {
 		t.Errorf("audit of the leader = %d entries (%v), want 7 (5 actions, 2 tasks dispatched) with origin %s", len(entries), err, leader.Origin)
+	}
+}
+
+func TestBigIncidentListsItsFirstCallsAndCountsAll(t *testing.T) {
+	e := newEnv(t)
+	n := incidents.MaxIncidentCalls + 40
+	for i := 0; i < n; i++ {
+		la, lo := offset(22.2215, 113.5485, float64(i%23)*6, float64(i/23)*6)
+		e.call(t, "waterlogging", la, lo, false)
+		if i%60 == 59 {
+			e.clock.Add(time.Minute)
+		}
+	}
+	if err := e.tracker.Advance(context.Background(), e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	incs := e.incidents(t)
+	if len(incs) != 1 {
+		t.Fatalf("%d calls in one place gave %v, want one incident", n, idsOf(incs))
+	}
+	inc := incs[0]
+	if inc.CallCount != n || len(inc.Calls) != incidents.MaxIncidentCalls || inc.Categories["waterlogging"] != n || inc.Grade != incidents.GradeI {
+		t.Errorf("big incident: call_count %d, %d ids listed, categories %v, grade %d; want %d, %d, all waterlogging, grade I",
+			inc.CallCount, len(inc.Calls), inc.Categories, inc.Grade, n, incidents.MaxIncidentCalls)
 	}
 }

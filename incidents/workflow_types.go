@@ -63,7 +63,8 @@ type Incident struct {
 	Title       string          `json:"title"`
 	Source      string          `json:"source"` // "cluster", "urgent" or "manual"
 	Rule        string          `json:"rule,omitempty"`
-	Calls       []string        `json:"calls"` // ids of attached calls, oldest first
+	Calls       []string        `json:"calls"`      // ids of the first MaxIncidentCalls attached calls, in the order attached
+	CallCount   int             `json:"call_count"` // all attached calls
 	UrgentCalls int             `json:"urgent_calls"`
 	Categories  map[string]int  `json:"categories"`
 	Centroid    [2]float64      `json:"centroid"`       // [lon, lat]
@@ -84,6 +85,10 @@ type Incident struct {
 	MergedFrom  []string        `json:"merged_from,omitempty"`
 	Clusters    []string        `json:"clusters,omitempty"` // live detector clusters ("rule/id") feeding it
 }
+
+// MaxIncidentCalls is how many call ids an incident lists; beyond it only
+// CallCount grows (the store keeps every attachment).
+const MaxIncidentCalls = 500
 
 // Note is a leader's note on an incident.
 type Note struct {
