@@ -19,6 +19,9 @@ type RunnerConfig struct {
 	Lateness time.Duration // how late a call may arrive and still be clustered (default 2 min)
 	Tick     time.Duration // how often windows advance and timers are checked (default 1 s)
 	Log      zerolog.Logger
+	// NoDetector keeps this node out of the race for the detector lease:
+	// a node that only takes calls and serves dashboards.
+	NoDetector bool
 }
 
 // Runner does a node's background work: on every node it fires due
@@ -51,7 +54,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		defer close(done)
 		r.supervise(ctx)
 	}()
-	r.lead(ctx)
+	if !r.cfg.NoDetector {
+		r.lead(ctx)
+	}
 	<-done
 	return nil
 }

@@ -230,6 +230,7 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 	})
 	runner, err := incidents.NewRunner(incidents.RunnerConfig{
 		Workflow: workflow, Rules: setup.rules, Lateness: c.workflow.lateness, Log: log,
+		NoDetector: !c.workflow.detector,
 	})
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ type workflowFlags struct {
 	limitsFile      string
 	autoDispatch    int
 	lateness        time.Duration
+	detector        bool
 }
 
 func (w *workflowFlags) register(fs *flag.FlagSet) {
@@ -29,6 +30,7 @@ func (w *workflowFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&w.limitsFile, "time-limits", "", "task time limits JSON file (default: 12345 practice, see docs/WORKFLOW.md)")
 	fs.IntVar(&w.autoDispatch, "auto-dispatch-grade", 3, "incidents of this grade or more severe (1 = I, red .. 4 = IV, blue) are dispatched without waiting for a leader")
 	fs.DurationVar(&w.lateness, "lateness", 2*time.Minute, "how late a call may arrive and still be clustered")
+	fs.BoolVar(&w.detector, "detector", true, "run the incident tracker when this node holds the detector lease (false: a node that only takes calls and serves dashboards)")
 }
 
 // readOr reads path, or returns def when path is empty.
