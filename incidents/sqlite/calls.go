@@ -123,39 +123,36 @@ func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (pla
 		return plan, 0, err
 	}
 	plan.SetSeqs(last + 1)
-	insertEvent, err := tx.PrepareContext(ctx,
-		`INSERT INTO events (seq, type, at, actor, data) VALUES (?, ?, ?, ?, ?)`)
-	if err != nil {
-		return plan, 0, err
-	}
-	defer insertEvent.Close()
-	insertCall, err := tx.PrepareContext(ctx, `INSERT INTO calls (id, seq, received_at, recorded_at,
-		lat, lon, address, category, description, urgent, caller, actor, idempotency_key, request_hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return plan, 0, err
-	}
-	defer insertCall.Close()
-	for _, i := range plan.Create {
-		c := plan.Results[i].Call
-		data, err := json.Marshal(c)
-		if err != nil {
+	// One multi-row INSERT per table and chunk: SQLite compiles each
+	// statement text anew, so rows share their statement.
+	for from := 0; from < len(plan.Create); from += insertChunk {
+		chunk := plan.Create[from:min(from+insertChunk, len(plan.Create))]
+		events := make([]any, 0, 5*len(chunk))
+		rows := make([]any, 0, 14*len(chunk))
+		for _, i := range chunk {
+			c := plan.Results[i].Call
+			data, err := json.Marshal(c)
+			if err != nil {
+				return plan, 0, err
+			}
+			events = append(events, c.Seq, incidents.EventCallReceived, c.RecordedAt.UnixNano(), c.Actor, string(data))
+			var key any // NULL without a key
+			if k := calls[i].IdempotencyKey; k != "" {
+				key = k
+			}
+			rows = append(rows, c.ID, c.Seq, c.ReceivedAt.UnixNano(), c.RecordedAt.UnixNano(), c.Lat, c.Lon,
+				c.Address, c.Category, c.Description, c.Urgent, c.Caller, c.Actor, key, calls[i].RequestHash)
+			last = c.Seq
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events (seq, type, at, actor, data) VALUES `+
+			placeholders(len(chunk), 5), events...); err != nil {
 			return plan, 0, err
 		}
-		if _, err := insertEvent.ExecContext(ctx, c.Seq, incidents.EventCallReceived,
-			c.RecordedAt.UnixNano(), c.Actor, string(data)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO calls (id, seq, received_at, recorded_at,
+			lat, lon, address, category, description, urgent, caller, actor, idempotency_key, request_hash)
+			VALUES `+placeholders(len(chunk), 14), rows...); err != nil {
 			return plan, 0, err
 		}
-		var key any // NULL without a key
-		if k := calls[i].IdempotencyKey; k != "" {
-			key = k
-		}
-		if _, err := insertCall.ExecContext(ctx, c.ID, c.Seq, c.ReceivedAt.UnixNano(),
-			c.RecordedAt.UnixNano(), c.Lat, c.Lon, c.Address, c.Category, c.Description, c.Urgent,
-			c.Caller, c.Actor, key, calls[i].RequestHash); err != nil {
-			return plan, 0, err
-		}
-		last = c.Seq
 	}
 	return plan, last, tx.Commit()
 }
@@ -266,4 +263,13 @@ func (s *Store) ListCalls(ctx context.Context, f incidents.CallFilter) ([]incide
 		return nil, fmt.Errorf("list calls: %w", translate(err))
 	}
 	return out, nil
+}
+
+// insertChunk is how many rows one INSERT of CreateCalls writes at most.
+const insertChunk = 128
+
+// placeholders returns n groups of k question marks: "(?, ?), (?, ?)".
+func placeholders(n, k int) string {
+	group := "(" + strings.Repeat("?, ", k-1) + "?)"
+	return strings.Repeat(group+", ", n-1) + group
 }

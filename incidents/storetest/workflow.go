@@ -61,7 +61,7 @@ func fullIncident(id string) incidents.Incident {
 	return incidents.Incident{
 		ID: id, Version: 1, State: incidents.IncidentClosed, Grade: incidents.GradeII,
 		GradeReason: "12 calls (rule needs 5)", GradeManual: true, Title: "前山街道内涝", Source: "cluster",
-		Rule: "waterlogging", Calls: []string{"c1", "c2"}, UrgentCalls: 1,
+		Rule: "waterlogging", Calls: []string{"c1", "c2"}, CallCount: 2, UrgentCalls: 1,
 		Categories: map[string]int{"waterlogging": 2, "traffic": 1}, Centroid: [2]float64{113.5767, 22.2707},
 		Hull:    json.RawMessage(`{"type":"Polygon","coordinates":[[[113.57,22.27],[113.58,22.27],[113.58,22.28],[113.57,22.27]]]}`),
 		RadiusM: 420.5, District: "440402", FirstCallAt: wbase, LastCallAt: wbase.Add(20 * time.Minute),
