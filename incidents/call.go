@@ -28,6 +28,10 @@ type NewCall struct {
 	Call
 	IdempotencyKey string // "" when the client sent none
 	RequestHash    string // hash of the request as the client sent it
+	// GeneratedID is true when the server made the ID up (the client sent
+	// none): 128 bits, 80 of them random, so no stored call can have it and
+	// the store need not look it up before inserting.
+	GeneratedID bool
 }
 
 // CreateResult is the outcome of one NewCall in Store.CreateCalls.

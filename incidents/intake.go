@@ -280,7 +280,7 @@ func (in *Intake) Prepare(actor, idempotencyKey string, input CallInput) (NewCal
 		c.Urgent = *input.Urgent
 	}
 	c.Actor = actor
-	return NewCall{Call: c, IdempotencyKey: idempotencyKey, RequestHash: RequestHash(input)}, nil
+	return NewCall{Call: c, IdempotencyKey: idempotencyKey, RequestHash: RequestHash(input), GeneratedID: input.ID == nil}, nil
 }
 
 // text checks an optional free-text field: valid UTF-8, at most max

@@ -68,17 +68,19 @@ func (s *Store) CreateCalls(ctx context.Context, calls []incidents.NewCall) ([]i
 // the two steps makes the write fail with a unique violation, and nothing is
 // stored.
 func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (plan callbatch.Plan, last int64, err error) {
-	ids, keys := callbatch.Lookups(calls)
-	rows, err := s.pool.Query(ctx, `SELECT `+callColumns+` FROM calls
-		WHERE id = ANY($1) OR idempotency_key = ANY($2)`, ids, keys)
-	if err != nil {
-		return plan, 0, err
-	}
-	stored, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (callbatch.Stored, error) {
-		return scanCall(row)
-	})
-	if err != nil {
-		return plan, 0, err
+	var stored []callbatch.Stored
+	if ids, keys := callbatch.Lookups(calls); len(ids) > 0 || len(keys) > 0 {
+		rows, err := s.pool.Query(ctx, `SELECT `+callColumns+` FROM calls
+			WHERE id = ANY($1) OR idempotency_key = ANY($2)`, ids, keys)
+		if err != nil {
+			return plan, 0, err
+		}
+		stored, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (callbatch.Stored, error) {
+			return scanCall(row)
+		})
+		if err != nil {
+			return plan, 0, err
+		}
 	}
 	plan = callbatch.Decide(calls, stored)
 	n := len(plan.Create)

@@ -161,6 +161,9 @@ func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (pla
 // those of calls.
 func lookupCalls(ctx context.Context, tx *sql.Tx, calls []incidents.NewCall) ([]callbatch.Stored, error) {
 	ids, keys := callbatch.Lookups(calls)
+	if len(ids) == 0 && len(keys) == 0 {
+		return nil, nil
+	}
 	idsJSON, err := json.Marshal(ids)
 	if err != nil {
 		return nil, err

@@ -52,14 +52,15 @@ func Validate(calls []incidents.NewCall) error {
 	return nil
 }
 
-// Lookups returns the distinct IDs and non-empty idempotency keys of calls:
+// Lookups returns the distinct IDs (but those the server generated, which
+// cannot be taken) and non-empty idempotency keys of calls:
 // the adapter loads the stored calls that match any of them and passes them
 // to Decide.
 func Lookups(calls []incidents.NewCall) (ids, keys []string) {
 	seenID := make(map[string]bool, len(calls))
 	seenKey := make(map[string]bool, len(calls))
 	for _, c := range calls {
-		if !seenID[c.ID] {
+		if !c.GeneratedID && !seenID[c.ID] {
 			seenID[c.ID] = true
 			ids = append(ids, c.ID)
 		}

@@ -82,3 +82,14 @@ func TestDecide(t *testing.T) {
 		})
 	}
 }
+
+func TestLookupsSkipsGeneratedIDs(t *testing.T) {
+	gen := nc("c_generated", "", "h1")
+	gen.GeneratedID = true
+	keyed := nc("c_generated2", "key-1", "h2")
+	keyed.GeneratedID = true
+	ids, keys := Lookups([]incidents.NewCall{gen, keyed, nc("client-7", "", "h3"), nc("client-7", "", "h3")})
+	if len(ids) != 1 || ids[0] != "client-7" || len(keys) != 1 || keys[0] != "key-1" {
+		t.Errorf("Lookups() = %v, %v; want only the client's id [client-7] and the key [key-1]", ids, keys)
+	}
+}
