@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -68,11 +69,21 @@ type claims struct {
 	jwt.RegisteredClaims
 }
 
-// Signer issues and verifies tokens with one secret.
+// Signer issues and verifies tokens with one secret. It remembers tokens it
+// has verified, so that a client sending the same token with every request
+// costs a map lookup instead of a signature check; expiry is still checked
+// every time.
 type Signer struct {
 	key []byte
 	now func() time.Time
+
+	mu       sync.Mutex
+	verified map[string]Principal
 }
+
+// maxVerified bounds the memory of verified tokens; past it the memory starts
+// afresh.
+const maxVerified = 8192
 
 // NewSigner returns a Signer for secret, which must be at least
 // MinSecretBytes long. now defaults to time.Now.
@@ -83,7 +94,7 @@ func NewSigner(secret []byte, now func() time.Time) (*Signer, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Signer{key: append([]byte(nil), secret...), now: now}, nil
+	return &Signer{key: append([]byte(nil), secret...), now: now, verified: map[string]Principal{}}, nil
 }
 
 // Check validates a principal before a token is issued for it. It returns an
@@ -130,6 +141,30 @@ func (s *Signer) Issue(p Principal, ttl time.Duration) (string, error) {
 // its principal. It returns an *incidents.Error with CodeUnauthorized
 // saying why a token is refused.
 func (s *Signer) Verify(token string) (Principal, error) {
+	s.mu.Lock()
+	p, ok := s.verified[token]
+	s.mu.Unlock()
+	if ok {
+		if !s.now().Before(p.ExpiresAt) {
+			return Principal{}, incidents.Errorf(incidents.CodeUnauthorized, "token expired")
+		}
+		return p, nil
+	}
+	p, err := s.verify(token)
+	if err != nil {
+		return Principal{}, err
+	}
+	s.mu.Lock()
+	if len(s.verified) >= maxVerified {
+		clear(s.verified)
+	}
+	s.verified[token] = p
+	s.mu.Unlock()
+	return p, nil
+}
+
+// verify checks a token's signature and claims.
+func (s *Signer) verify(token string) (Principal, error) {
 	var c claims
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return s.key, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),

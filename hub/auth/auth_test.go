@@ -1,0 +1,37 @@
+package auth
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"flare/incidents"
+)
+
+func TestVerifyChecksExpiryEveryTime(t *testing.T) {
+	now := time.Date(2026, 7, 1, 22, 0, 0, 0, time.UTC)
+	s, err := NewSigner(bytes.Repeat([]byte("s"), 32), func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.Issue(Principal{Subject: "seat-3", Role: RoleAgent}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 { // the second time from the memory of verified tokens
+		if p, err := s.Verify(tok); err != nil || p.Subject != "seat-3" || p.Role != RoleAgent {
+			t.Fatalf("Verify #%d = %+v, %v; want the agent seat-3", i+1, p, err)
+		}
+	}
+	now = now.Add(time.Hour)
+	if _, err := s.Verify(tok); incidents.ErrorCode(err) != incidents.CodeUnauthorized {
+		t.Errorf("Verify after expiry = %v, want unauthorized", err)
+	}
+	other, _ := NewSigner(bytes.Repeat([]byte("o"), 32), func() time.Time { return now })
+	if _, err := other.Verify(tok); err == nil {
+		t.Error("a signer with another secret accepted the token")
+	}
+	if _, err := s.Verify(tok + "x"); err == nil {
+		t.Error("Verify accepted a token with a changed signature")
+	}
+}
