@@ -181,7 +181,7 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 	}
 	if n, err := raiseOpenFileLimit(); err != nil {
 		log.Warn().Err(err).Msg("cannot raise the open file limit")
-	} else if n < uint64(c.wsMaxConns)+1024 {
+	} else if n < uint64(c.wsMaxConns) {
 		log.Warn().Uint64("limit", n).Int("ws_max_conns", c.wsMaxConns).Msg("the open file limit is below --ws-max-conns")
 	}
 	// Listen before the slow parts so that a taken port fails at once.
