@@ -90,10 +90,7 @@ func (s *Server) handleListIncidents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if list == nil {
-		list = []incidents.Incident{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"incidents": list})
+	writeList(w, "incidents", list)
 }
 
 func (s *Server) handleIncidentTasks(w http.ResponseWriter, r *http.Request) {
@@ -111,10 +108,7 @@ func (s *Server) handleIncidentTasks(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if tasks == nil {
-		tasks = []incidents.Task{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"tasks": tasks})
+	writeList(w, "tasks", tasks)
 }
 
 func (s *Server) handleListTasks(w http.ResponseWriter, r *http.Request) {
@@ -152,10 +146,7 @@ func (s *Server) handleListTasks(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if tasks == nil {
-		tasks = []incidents.Task{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"tasks": tasks})
+	writeList(w, "tasks", tasks)
 }
 
 func (s *Server) handleTaskTimers(w http.ResponseWriter, r *http.Request) {
@@ -172,10 +163,7 @@ func (s *Server) handleTaskTimers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if timers == nil {
-		timers = []incidents.Timer{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"timers": timers})
+	writeList(w, "timers", timers)
 }
 
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
@@ -216,10 +204,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if entries == nil {
-		entries = []incidents.AuditEntry{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+	writeList(w, "entries", entries)
 }
 
 // byID returns a handler that answers with the record get finds for the
@@ -272,4 +257,13 @@ func mergeIncidents(wf *incidents.Workflow, ctx context.Context, a incidents.Act
 		return incidents.Incident{}, incidents.FieldError(incidents.CodeInvalid, "other", "other (the incident to merge in) is required")
 	}
 	return wf.MergeIncidents(ctx, a, id, in.Other, in.Reason)
+}
+
+// writeList answers {key: items}, with [] rather than null when there are
+// none.
+func writeList[T any](w http.ResponseWriter, key string, items []T) {
+	if items == nil {
+		items = []T{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{key: items})
 }
