@@ -2,6 +2,7 @@ package incidents
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -169,6 +170,22 @@ type incidentEvent struct {
 	Reason string   `json:"reason,omitempty"`
 	Merged []string `json:"merged,omitempty"`
 	Note   *Note    `json:"note,omitempty"`
+}
+
+// eventCalls is how many call ids an incident event carries: the newest
+// ones, so that a dashboard learns each call's incident as it is attached;
+// the full list is GET /api/v1/incidents/{id}, the total call_count.
+const eventCalls = 100
+
+// MarshalJSON writes the event with only the incident's newest eventCalls
+// call ids.
+func (e incidentEvent) MarshalJSON() ([]byte, error) {
+	type plain incidentEvent
+	p := plain(e)
+	if n := len(p.Calls); n > eventCalls {
+		p.Calls = p.Calls[n-eventCalls:]
+	}
+	return json.Marshal(p)
 }
 
 // alert is the data of an alert.raised event.

@@ -587,4 +587,19 @@ func TestBigIncidentListsItsFirstCallsAndCountsAll(t *testing.T) {
 		t.Errorf("big incident: call_count %d, %d ids listed, categories %v, grade %d; want %d, %d, all waterlogging, grade I",
 			inc.CallCount, len(inc.Calls), inc.Categories, inc.Grade, n, incidents.MaxIncidentCalls)
 	}
+	evs := e.events(t, 0)
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].Type != incidents.EventIncidentUpdated {
+			continue
+		}
+		var d struct {
+			Calls     []string `json:"calls"`
+			CallCount int      `json:"call_count"`
+		}
+		json.Unmarshal(evs[i].Data, &d)
+		if len(d.Calls) != 100 || d.CallCount != n || d.Calls[99] != inc.Calls[len(inc.Calls)-1] {
+			t.Errorf("last incident.updated lists %d calls (count %d), want the newest 100 of %d", len(d.Calls), d.CallCount, n)
+		}
+		break
+	}
 }

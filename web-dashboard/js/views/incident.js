@@ -122,7 +122,7 @@ export function incidentPanel({ onClose }) {
         row(t('panel.district'), districtName(inc.district)),
         row(t('panel.lead'), inc.lead_dept ? deptName(inc.lead_dept) : ''),
         row(t('panel.opened'), dateTime(inc.opened_at)),
-        row(t('incidents.calls', { n: inc.calls.length }), `${time(inc.first_call_at)} – ${time(inc.last_call_at)}`),
+        row(t('incidents.calls', { n: inc.call_count ?? inc.calls.length }), `${time(inc.first_call_at)} – ${time(inc.last_call_at)}`),
         inc.grade_reason ? row(t('panel.gradereason'), inc.grade_reason) : null);
       replace(sections.cats, Object.entries(inc.categories || {}).sort((a, b) => b[1] - a[1])
         .map(([c, n]) => categoryChip(c, n)));
@@ -134,7 +134,7 @@ export function incidentPanel({ onClose }) {
       replace(sections.notes, (inc.notes || []).length ? [h('h3', {}, t('panel.notes')),
         h('ul', {}, inc.notes.map((n) => h('li', {}, h('time', {}, dateTime(n.at)), ' ', n.text, h('span', { class: 'muted' }, ` · ${n.actor}`))))] : []);
     }
-    if (key('calls', [inc.calls.length, state.calls.size])) paintCalls(inc);
+    if (key('calls', [inc.call_count ?? inc.calls.length, inc.calls.at(-1), state.calls.size])) paintCalls(inc);
   }
 
   function paintPlan(inc) {
@@ -288,14 +288,14 @@ export function incidentPanel({ onClose }) {
     }
     shown.sort((a, b) => new Date(b.received_at) - new Date(a.received_at));
     replace(sections.calls,
-      h('h3', { id: 'calls-h' }, t('panel.calls'), ' ', h('span', { class: 'muted' }, t('incidents.calls', { n: inc.calls.length }))),
+      h('h3', { id: 'calls-h' }, t('panel.calls'), ' ', h('span', { class: 'muted' }, t('incidents.calls', { n: inc.call_count ?? inc.calls.length }))),
       h('ol', { class: 'timeline' }, shown.slice(0, 60).map((c) => h('li', { dataset: { callId: c.id } },
         h('time', {}, time(c.received_at)), ' ',
         categoryChip(c.category), ' ',
         c.urgent ? h('span', { class: 'badge danger' }, t('calls.urgent')) : null, ' ',
         h('span', {}, c.address || `${c.lat.toFixed(4)}, ${c.lon.toFixed(4)}`),
         c.description ? h('div', { class: 'muted' }, c.description) : null))),
-      inc.calls.length > shown.slice(0, 60).length ? h('p', { class: 'muted' }, t('panel.calls.more', { n: inc.calls.length - Math.min(60, shown.length) })) : null);
+      (inc.call_count ?? inc.calls.length) > shown.slice(0, 60).length ? h('p', { class: 'muted' }, t('panel.calls.more', { n: (inc.call_count ?? inc.calls.length) - Math.min(60, shown.length) })) : null);
   }
 
   on('incident', (inc) => { if (inc && inc.id === id) paint(); });

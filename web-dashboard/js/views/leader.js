@@ -197,7 +197,7 @@ export function renderLeader(root, arg) {
       gradeBadge(inc.grade), ' ',
       h('span', { class: 'incident-title' }, inc.title || inc.id), ' ',
       h('span', { class: `istate istate-${inc.state}` }, t(`istate.${inc.state}`)),
-      h('div', { class: 'muted' }, t('incidents.calls', { n: inc.calls.length }), ' · ', districtName(inc.district), ' · ', time(inc.last_call_at))))));
+      h('div', { class: 'muted' }, t('incidents.calls', { n: inc.call_count ?? inc.calls.length }), ' · ', districtName(inc.district), ' · ', time(inc.last_call_at))))));
   }
 
   // ---- task board ----
