@@ -102,6 +102,10 @@ func (b *busyBackoff) wait(ctx context.Context) error {
 // createCalls runs the transaction of CreateCalls and returns its plan and
 // the last seq it allocated.
 func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (plan callbatch.Plan, last int64, err error) {
+	if err := s.gate.acquire(ctx, true); err != nil {
+		return plan, 0, err
+	}
+	defer s.gate.release()
 	tx, err := s.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE: takes the write lock
 	if err != nil {
 		return plan, 0, err

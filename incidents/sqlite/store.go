@@ -62,6 +62,7 @@ type Store struct {
 	closeOnce sync.Once
 
 	leases leaseTable // of Lead
+	gate   writeGate  // turns at the writer: calls before workflow transactions
 }
 
 var _ incidents.Store = (*Store)(nil)

@@ -97,6 +97,10 @@ func pause(ctx context.Context) error {
 // timeout, ctx.Err() when ctx ends, and the database's error when the commit
 // fails; nothing is stored then.
 func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx incidents.Tx) error) ([]incidents.Event, error) {
+	if err := s.gate.acquire(ctx, false); err != nil {
+		return nil, fmt.Errorf("update: %w", err)
+	}
+	defer s.gate.release()
 	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("update: %w", err)
@@ -187,6 +191,10 @@ func (s *Store) FireDueTimers(ctx context.Context, now time.Time, limit int, fir
 // fireNext fires the soonest due timer, if any, and reports whether there
 // was one.
 func (s *Store) fireNext(ctx context.Context, now time.Time, fire func(ctx context.Context, tx incidents.Tx, t incidents.Timer) error) (bool, error) {
+	if err := s.gate.acquire(ctx, false); err != nil {
+		return false, fmt.Errorf("fire due timers: %w", err)
+	}
+	defer s.gate.release()
 	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return false, fmt.Errorf("fire due timers: %w", err)
