@@ -174,19 +174,24 @@ func (in *Intake) commit(batch []*pendingCall) {
 		}
 		return
 	}
-	created := 0
-	for i, p := range batch {
-		if err != nil {
+	if err != nil {
+		for _, p := range batch {
 			p.done <- CreateResult{Err: storeUnavailable(err)}
-			continue
 		}
-		if results[i].Created {
+		return
+	}
+	// Count before answering, so that whoever got an answer sees it counted.
+	created := 0
+	for _, r := range results {
+		if r.Created {
 			created++
 		}
-		p.done <- results[i]
 	}
 	if in.cfg.OnStored != nil && created > 0 {
 		in.cfg.OnStored(created)
+	}
+	for i, p := range batch {
+		p.done <- results[i]
 	}
 }
 
