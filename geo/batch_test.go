@@ -165,7 +165,7 @@ func checkInvariants(tb testing.TB, d *Detector) error {
 	tb.Helper()
 	var live []int32
 	for i := range d.pts {
-		if d.pts[i].cell != nil {
+		if d.hot[i].cell != nil {
 			live = append(live, int32(i))
 		}
 	}
@@ -187,8 +187,8 @@ func checkInvariants(tb testing.TB, d *Detector) error {
 				continue
 			}
 			n++
-			if d.hot[i].core && d.hot[j].core && p.cell != q.cell {
-				pairs[[2]*cell{p.cell, q.cell}]++
+			if d.hot[i].core && d.hot[j].core && d.hot[i].cell != d.hot[j].cell {
+				pairs[[2]*cell{d.hot[i].cell, d.hot[j].cell}]++
 			}
 		}
 		h := &d.hot[i]
@@ -203,18 +203,18 @@ func checkInvariants(tb testing.TB, d *Detector) error {
 		}
 		if h.anchor >= 0 {
 			a := &d.pts[h.anchor]
-			if !d.hot[h.anchor].core || a.cell == nil || !within(p.lat, p.lon, a.lat, a.lon, d.rule.Eps) {
+			if !d.hot[h.anchor].core || d.hot[h.anchor].cell == nil || !within(p.lat, p.lon, a.lat, a.lon, d.rule.Eps) {
 				return fmt.Errorf("point %s: anchor %s is not a core neighbour", p.id, a.id)
 			}
 		}
-		if d.cellAt(p.cell.row, p.cell.col) != p.cell || p.cell.entries()[p.cellPos].idx != i {
+		if pc := h.cell; d.cellAt(pc.row, pc.col) != pc || pc.entries()[p.cellPos].idx != i {
 			return fmt.Errorf("point %s: cell bookkeeping is off", p.id)
 		}
 	}
 	anchoredIn := make(map[*cell]int32)
 	for _, i := range live {
 		if a := d.hot[i].anchor; a >= 0 {
-			anchoredIn[d.pts[a].cell]++
+			anchoredIn[d.hot[a].cell]++
 		}
 	}
 	comps := make(map[*component][2]int32)

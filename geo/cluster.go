@@ -130,7 +130,6 @@ func (d *Detector) Cluster(id ClusterID) (Cluster, bool) {
 	var members []int32
 	for _, cl := range c.cells {
 		for _, e := range cl.entries() {
-			p := &d.pts[e.idx]
 			if !d.hot[e.idx].core {
 				continue
 			}
@@ -138,7 +137,7 @@ func (d *Detector) Cluster(id ClusterID) (Cluster, bool) {
 			if cl.anchored == 0 {
 				continue
 			}
-			for _, r := range p.nbrs {
+			for _, r := range d.hot[e.idx].nbrs {
 				if q := &d.hot[r.idx]; q.gen == r.gen && q.anchor == e.idx {
 					members = append(members, r.idx)
 				}
@@ -170,16 +169,16 @@ func (d *Detector) groups() []group {
 	at := make(map[*component]int)
 	var out []group
 	for i := range d.pts {
-		p := &d.pts[i]
-		if p.cell == nil {
+		h := &d.hot[i]
+		if h.cell == nil {
 			continue
 		}
 		var c *component
 		switch {
-		case d.hot[i].core:
-			c = p.cell.comp
-		case d.hot[i].anchor >= 0:
-			c = d.pts[d.hot[i].anchor].cell.comp
+		case h.core:
+			c = h.cell.comp
+		case h.anchor >= 0:
+			c = d.hot[h.anchor].cell.comp
 		default:
 			continue
 		}

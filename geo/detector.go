@@ -92,10 +92,6 @@ type Detector struct {
 // point is one call in the window. What arrivals and expiries read and
 // write on every neighbour lives apart, in hotPoint.
 type point struct {
-	// nbrs lists the point's neighbours. Entries for points that have left
-	// the window are dropped lazily, by compact.
-	nbrs    []nref
-	cell    *cell
 	t       int64
 	cellPos int32
 
@@ -108,6 +104,10 @@ type point struct {
 // hotPoint holds what every arrival and expiry reads and writes on each
 // neighbour, in an array of its own that is small enough to stay in cache.
 type hotPoint struct {
+	// nbrs lists the point's neighbours. Entries for points that have left
+	// the window are dropped lazily, by compact.
+	nbrs   []nref
+	cell   *cell  // nil when the slot is free
 	n      int32  // neighbours in the window, itself included
 	anchor int32  // for a border point, the core it belongs through; else -1
 	gen    uint32 // incremented when the slot is freed
@@ -360,7 +360,7 @@ func (d *Detector) query(dst []int32, lat, lon float64, skip int32) []int32 {
 
 // compact drops stale entries from point i's neighbour list and returns it.
 func (d *Detector) compact(i int32) []nref {
-	p := &d.pts[i]
+	p := &d.hot[i]
 	k := 0
 	for _, r := range p.nbrs {
 		if d.hot[r.idx].gen == r.gen {
@@ -396,8 +396,8 @@ func (d *Detector) insert(p Point, t int64) {
 	found := d.query(d.bufs[0][:0], p.Lat, p.Lon, -1)
 	d.bufs[0] = found
 	me := nref{idx: i, gen: h.gen}
-	if cap(q.nbrs) < len(found)+8 {
-		q.nbrs = make([]nref, 0, 2*len(found)+16)
+	if cap(h.nbrs) < len(found)+8 {
+		h.nbrs = make([]nref, 0, 2*len(found)+16)
 	}
 	h.n = int32(len(found)) + 1
 	d.gridAdd(i)
@@ -413,8 +413,8 @@ func (d *Detector) insert(p Point, t int64) {
 	}
 	for _, r := range found {
 		o := &d.hot[r]
-		q.nbrs = append(q.nbrs, nref{idx: r, gen: o.gen})
-		d.pts[r].nbrs = append(d.pts[r].nbrs, me)
+		h.nbrs = append(h.nbrs, nref{idx: r, gen: o.gen})
+		o.nbrs = append(o.nbrs, me)
 		o.n++
 		if o.n == d.minCalls {
 			fresh = append(fresh, r)
@@ -425,7 +425,7 @@ func (d *Detector) insert(p Point, t int64) {
 	}
 	d.lost = fresh[:0]
 	if h := &d.hot[i]; !h.core && h.anchor < 0 {
-		if a := d.latestCore(q.nbrs); a >= 0 {
+		if a := d.latestCore(h.nbrs); a >= 0 {
 			d.setAnchor(i, a)
 		}
 	}
@@ -463,7 +463,7 @@ func (d *Detector) expire(i int32) {
 	d.lost = lost[:0]
 	for _, x := range reanchor {
 		q := &d.hot[x]
-		if q.core || q.anchor >= 0 || d.pts[x].cell == nil {
+		if q.core || q.anchor >= 0 || d.hot[x].cell == nil {
 			continue
 		}
 		if a := d.latestCore(d.compact(x)); a >= 0 {
@@ -471,9 +471,8 @@ func (d *Detector) expire(i int32) {
 		}
 	}
 	d.reanchor = reanchor[:0]
-	p := &d.pts[i]
-	*p = point{nbrs: p.nbrs[:0]}
-	d.hot[i] = hotPoint{gen: d.hot[i].gen, anchor: -1}
+	d.pts[i] = point{}
+	d.hot[i] = hotPoint{nbrs: d.hot[i].nbrs[:0], gen: d.hot[i].gen, anchor: -1}
 	d.free = append(d.free, i)
 	d.checkSplits()
 	d.endStep(id)
@@ -502,7 +501,7 @@ func (d *Detector) makeCore(c int32, nb []nref) {
 		d.unanchor(c)
 	}
 	d.hot[c].core = true
-	a := d.pts[c].cell
+	a := d.hot[c].cell
 	if a.comp == nil {
 		d.newComponent(a)
 	}
@@ -518,7 +517,7 @@ func (d *Detector) makeCore(c int32, nb []nref) {
 		q := &d.hot[r]
 		switch {
 		case q.core:
-			if b := d.pts[r].cell; b != a {
+			if b := d.hot[r].cell; b != a {
 				if b.accMark != d.accStamp {
 					b.accMark, b.acc = d.accStamp, 0
 					cells = append(cells, b)
@@ -541,7 +540,7 @@ func (d *Detector) makeCore(c int32, nb []nref) {
 // reanchor.
 func (d *Detector) unmakeCore(c int32, nb []nref, reanchor []int32) []int32 {
 	d.hot[c].core = false
-	a := d.pts[c].cell
+	a := d.hot[c].cell
 	d.accStamp++
 	cells := d.scratchCells[:0]
 	for _, ref := range nb {
@@ -549,7 +548,7 @@ func (d *Detector) unmakeCore(c int32, nb []nref, reanchor []int32) []int32 {
 		q := &d.hot[r]
 		switch {
 		case q.core:
-			if b := d.pts[r].cell; b != a {
+			if b := d.hot[r].cell; b != a {
 				if b.accMark != d.accStamp {
 					b.accMark, b.acc = d.accStamp, 0
 					cells = append(cells, b)
@@ -579,14 +578,14 @@ func (d *Detector) unmakeCore(c int32, nb []nref, reanchor []int32) []int32 {
 
 func (d *Detector) setAnchor(x, c int32) {
 	d.hot[x].anchor = c
-	a := d.pts[c].cell
+	a := d.hot[c].cell
 	a.anchored++
 	d.touch(a.comp)
 	a.comp.size++
 }
 
 func (d *Detector) unanchor(x int32) {
-	a := d.pts[d.hot[x].anchor].cell
+	a := d.hot[d.hot[x].anchor].cell
 	d.hot[x].anchor = -1
 	a.anchored--
 	d.touch(a.comp)
@@ -611,7 +610,7 @@ func (d *Detector) gridAdd(i int32) {
 		b.n++
 		d.ncells++
 	}
-	p.cell = c
+	d.hot[i].cell = c
 	p.cellPos = int32(len(b.pts[at]))
 	b.pts[at] = append(b.pts[at], entry{lat: p.lat, lon: p.lon, cos: math.Cos(p.lat * deg), idx: i})
 }
@@ -622,7 +621,7 @@ func (c *cell) entries() []entry { return c.blk.pts[c.at] }
 // gridRemove takes point i out of its cell, dropping the cell when empty.
 func (d *Detector) gridRemove(i int32) {
 	p := &d.pts[i]
-	c := p.cell
+	c := d.hot[i].cell
 	b := c.blk
 	pts := b.pts[c.at]
 	last := len(pts) - 1
@@ -632,6 +631,7 @@ func (d *Detector) gridRemove(i int32) {
 		d.pts[moved.idx].cellPos = p.cellPos
 	}
 	b.pts[c.at] = pts[:last]
+	d.hot[i].cell = nil
 	if last == 0 {
 		b.cells[c.at] = nil
 		c.blk = nil
@@ -640,7 +640,6 @@ func (d *Detector) gridRemove(i int32) {
 			delete(d.blocks, blockKey0(c.row, c.col))
 		}
 	}
-	p.cell = nil
 }
 
 // The queue holds the live points in order of (time, seq), with the times
