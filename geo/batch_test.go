@@ -219,13 +219,13 @@ func checkInvariants(tb testing.TB, d *Detector) error {
 	}
 	comps := make(map[*component][2]int32)
 	var cells []*cell
-	for _, b := range d.blocks {
+	d.blocks.all(func(b *block) {
 		for _, c := range b.cells {
 			if c != nil {
 				cells = append(cells, c)
 			}
 		}
-	}
+	})
 	if len(cells) != d.ncells {
 		return fmt.Errorf("%d cells, d.ncells %d", len(cells), d.ncells)
 	}

@@ -61,7 +61,7 @@ type Detector struct {
 	nextID   ClusterID
 
 	grid   *grid
-	blocks map[uint64]*block // occupied cells, eight by eight
+	blocks blockTable // occupied cells, eight by eight
 	ncells int
 	byID   map[ClusterID]*component
 	ids    map[string]int32 // points in the window by id
@@ -124,8 +124,17 @@ type nref struct {
 // a neighbourhood scan reads memory in order.
 type entry struct {
 	lat, lon float64
-	cos      float64 // cos(lat)
+	cos      float32 // cos(lat), rounded down
 	idx      int32
+}
+
+// cosDown returns c as a float32 no greater than c.
+func cosDown(c float64) float32 {
+	f := float32(c)
+	if float64(f) > c {
+		f = math.Nextafter32(f, 0)
+	}
+	return f
 }
 
 // block holds the occupied cells of eight rows by eight columns, so that a
@@ -150,7 +159,7 @@ func blockKey0(r, c int32) uint64 {
 // cellAt returns the cell at row r, column c, or nil.
 func (d *Detector) cellAt(r, c int32) *cell {
 	k, i := blockKey(r, c)
-	if b := d.blocks[k]; b != nil {
+	if b := d.blocks.get(k); b != nil {
 		return b.cells[i]
 	}
 	return nil
@@ -202,7 +211,7 @@ func NewDetector(r Rule, opts Options) (*Detector, error) {
 		lateness: int64(opts.Lateness),
 		now:      math.MinInt64,
 		grid:     newGrid(r.Eps),
-		blocks:   make(map[uint64]*block),
+		blocks:   newBlockTable(),
 		byID:     make(map[ClusterID]*component),
 		ids:      make(map[string]int32),
 	}
@@ -324,9 +333,13 @@ func (d *Detector) advance(t int64) {
 // point skip. Candidates pass two cheap tests that only ever discard points
 // farther than eps, then orb's geo.DistanceHaversine decides.
 func (d *Detector) query(dst []int32, lat, lon float64, skip int32) []int32 {
+	return d.queryCos(dst, lat, lon, math.Cos(lat*deg), skip)
+}
+
+// queryCos is query given cosLat = math.Cos(lat*deg).
+func (d *Detector) queryCos(dst []int32, lat, lon, cosLat float64, skip int32) []int32 {
 	g := d.grid
-	cosLat := math.Cos(lat * deg)
-	d.spanBuf = g.spans(d.spanBuf[:0], lat, lon)
+	d.spanBuf = g.spans(d.spanBuf[:0], lat, lon, cosLat)
 	lastKey, last := ^uint64(0), (*block)(nil)
 	for _, s := range d.spanBuf {
 		ri := s.info
@@ -337,7 +350,7 @@ func (d *Detector) query(dst []int32, lat, lon float64, skip int32) []int32 {
 			}
 			k, at := blockKey(s.row, col)
 			if k != lastKey {
-				lastKey, last = k, d.blocks[k]
+				lastKey, last = k, d.blocks.get(k)
 			}
 			if last == nil {
 				continue
@@ -346,7 +359,7 @@ func (d *Detector) query(dst []int32, lat, lon float64, skip int32) []int32 {
 				if e.idx == skip || math.Abs(e.lat-lat) > g.epsDeg || lonGap(e.lon, lon) > s.dLon {
 					continue
 				}
-				if g.surelyFar(lat, lon, cosLat, e.lat, e.lon, e.cos) {
+				if g.surelyFar(lat, lon, cosLat, e.lat, e.lon, float64(e.cos)) {
 					continue
 				}
 				if within(lat, lon, e.lat, e.lon, g.eps) {
@@ -393,14 +406,15 @@ func (d *Detector) insert(p Point, t int64) {
 	h := &d.hot[i]
 	h.anchor = -1
 	d.ids[p.ID] = i
-	found := d.query(d.bufs[0][:0], p.Lat, p.Lon, -1)
+	cosLat := math.Cos(p.Lat * deg)
+	found := d.queryCos(d.bufs[0][:0], p.Lat, p.Lon, cosLat, -1)
 	d.bufs[0] = found
 	me := nref{idx: i, gen: h.gen}
 	if cap(h.nbrs) < len(found)+8 {
 		h.nbrs = make([]nref, 0, 2*len(found)+16)
 	}
 	h.n = int32(len(found)) + 1
-	d.gridAdd(i)
+	d.gridAddCos(i, cosLat)
 	d.enqueue(i)
 	d.live++
 
@@ -594,14 +608,19 @@ func (d *Detector) unanchor(x int32) {
 
 // gridAdd puts point i in its cell.
 func (d *Detector) gridAdd(i int32) {
+	d.gridAddCos(i, math.Cos(d.pts[i].lat*deg))
+}
+
+// gridAddCos is gridAdd given cosLat = math.Cos(lat*deg) of the point.
+func (d *Detector) gridAddCos(i int32, cosLat float64) {
 	p := &d.pts[i]
 	r := d.grid.row(p.lat)
 	col := d.grid.info(r).col(p.lon)
 	k, at := blockKey(r, col)
-	b := d.blocks[k]
+	b := d.blocks.get(k)
 	if b == nil {
 		b = &block{}
-		d.blocks[k] = b
+		d.blocks.put(k, b)
 	}
 	c := b.cells[at]
 	if c == nil {
@@ -612,7 +631,7 @@ func (d *Detector) gridAdd(i int32) {
 	}
 	d.hot[i].cell = c
 	p.cellPos = int32(len(b.pts[at]))
-	b.pts[at] = append(b.pts[at], entry{lat: p.lat, lon: p.lon, cos: math.Cos(p.lat * deg), idx: i})
+	b.pts[at] = append(b.pts[at], entry{lat: p.lat, lon: p.lon, cos: cosDown(cosLat), idx: i})
 }
 
 // entries returns the points in the cell.
@@ -637,7 +656,7 @@ func (d *Detector) gridRemove(i int32) {
 		c.blk = nil
 		d.ncells--
 		if b.n--; b.n == 0 {
-			delete(d.blocks, blockKey0(c.row, c.col))
+			d.blocks.del(blockKey0(c.row, c.col))
 		}
 	}
 }

@@ -31,11 +31,13 @@ type grid struct {
 	rowDeg    float64 // row height in degrees
 	nrows     int32
 	rows      map[int32]*rowInfo
+	recent    [64]*rowInfo // rows by row number modulo 64, in front of rows
 	cosMargin float64 // degrees added to |lat| before taking a cosine lower bound
 }
 
 // rowInfo is the column layout of one row.
 type rowInfo struct {
+	row     int32
 	colDeg  float64 // column width in degrees; 360/ncols
 	ncols   int32
 	cosMin  float64 // lower bound of cos(lat) over the row
@@ -72,12 +74,16 @@ func (g *grid) row(lat float64) int32 {
 
 // info returns the column layout of row r, computing it on first use.
 func (g *grid) info(r int32) *rowInfo {
+	if ri := g.recent[r&63]; ri != nil && ri.row == r {
+		return ri
+	}
 	if ri, ok := g.rows[r]; ok {
+		g.recent[r&63] = ri
 		return ri
 	}
 	lo := -90 + float64(r)*g.rowDeg
 	hi := math.Min(90, lo+g.rowDeg)
-	ri := &rowInfo{latLo: lo, latHi: hi}
+	ri := &rowInfo{row: r, latLo: lo, latHi: hi}
 	if lo <= 0 && hi >= 0 {
 		ri.nearest = 0
 	} else {
@@ -102,6 +108,7 @@ func (g *grid) info(r int32) *rowInfo {
 	}
 	ri.colDeg = 360 / float64(ri.ncols)
 	g.rows[r] = ri
+	g.recent[r&63] = ri
 	return ri
 }
 
@@ -136,20 +143,29 @@ type span struct {
 	dLon   float64 // candidates farther than this in longitude are pruned; >= 180 keeps all
 }
 
-// spans appends the row spans that can hold points within eps of (lat, lon).
-func (g *grid) spans(dst []span, lat, lon float64) []span {
+// spans appends the row spans that can hold points within eps of (lat, lon),
+// given cosLat = math.Cos(lat*deg).
+func (g *grid) spans(dst []span, lat, lon, cosLat float64) []span {
 	r0, r1 := g.row(lat-g.epsDeg), g.row(lat+g.epsDeg)
-	// Lower bound of cos(lat) of the query point.
-	cp := math.Max(0, math.Cos(math.Min(90, math.Abs(lat)+g.cosMargin)*deg))
+	// Lower bound of cos(lat) of the query point: the computed cosine is
+	// within a few ulps of the true one.
+	cp := math.Max(0, cosLat-1e-12)
 	lon = normLon(lon)
 	for r := r0; r <= r1; r++ {
 		ri := g.info(r)
 		s := span{info: ri, row: r, c0: 0, c1: ri.ncols - 1, dLon: 360}
-		// A neighbour needs cos(lat)*cos(lat')*sin^2(dLon/2) <= sin^2(eps/2R).
+		// A neighbour needs cos(lat)*cos(lat')*sin^2(dLon/2) <= sin^2(eps/2R),
+		// so dLon/2 <= asin(x) <= x/sqrt(1-x^2) (asin y <= tan(asin y)).
 		if ri.ncols > 1 && cp > 0 && ri.cosMin > 0 {
 			x := g.sinHalf / math.Sqrt(cp*ri.cosMin)
 			if x < 1 {
-				d := 2*math.Asin(x)/deg*grow + 1e-12
+				var h float64
+				if x < 0.5 {
+					h = x / math.Sqrt(1-x*x)
+				} else {
+					h = math.Asin(x)
+				}
+				d := 2*h/deg*grow + 1e-12
 				c0 := int32(math.Floor((lon + 180 - d) / ri.colDeg))
 				c1 := int32(math.Floor((lon + 180 + d) / ri.colDeg))
 				if c1-c0+1 < ri.ncols {
