@@ -32,7 +32,7 @@ type grid struct {
 	nrows     int32
 	rows      map[int32]*rowInfo
 	recent    [64]*rowInfo // rows by row number modulo 64, in front of rows
-	cosMargin float64 // degrees added to |lat| before taking a cosine lower bound
+	cosMargin float64      // degrees added to |lat| before taking a cosine lower bound
 }
 
 // rowInfo is the column layout of one row.
