@@ -243,9 +243,12 @@ func checkInvariants(tb testing.TB, d *Detector) error {
 		if (cores > 0) != (c.comp != nil) {
 			return fmt.Errorf("cell %x: %d cores, component %p", cellKey(c.row, c.col), cores, c.comp)
 		}
-		for _, e := range c.edges {
-			if want := pairs[[2]*cell{c, e.to}]; e.n != want || e.to.comp != c.comp {
-				return fmt.Errorf("cell %x: edge count %d, want %d", cellKey(c.row, c.col), e.n, want)
+		for k, e := range c.edges {
+			if want, got := pairs[[2]*cell{c, e.to}], edgePairs(c, k); got != want || e.to.comp != c.comp {
+				return fmt.Errorf("cell %x: edge count %d, want %d", cellKey(c.row, c.col), got, want)
+			}
+			if back := e.to.edges[e.back]; back.to != c || int(back.back) != k || !owns(c, e.to) && e.n != 0 {
+				return fmt.Errorf("cell %x: edge %d does not match its reverse", cellKey(c.row, c.col), k)
 			}
 		}
 		want := 0
@@ -352,4 +355,13 @@ func sortedIDs(ids []ClusterID) []ClusterID {
 	out := slices.Clone(ids)
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
+}
+
+// edgePairs returns the count of a's link k.
+func edgePairs(a *cell, k int) int32 {
+	e := &a.edges[k]
+	if owns(a, e.to) {
+		return e.n
+	}
+	return e.to.edges[e.back].n
 }

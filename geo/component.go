@@ -86,16 +86,32 @@ func edgeTo(a, b *cell) int {
 	return -1
 }
 
+// owns reports whether cell a, rather than b, holds the count of their link.
+func owns(a, b *cell) bool {
+	return a.row < b.row || a.row == b.row && a.col < b.col
+}
+
 // link counts k more pairs of neighbouring core points between cells a and
-// b, merging their clusters when the cells were not linked yet.
+// b, merging their clusters when the cells were not linked yet. Only the
+// owner's count changes, so that an existing link owned by a leaves b alone.
 func (d *Detector) link(a, b *cell, k int32) {
 	if i := edgeTo(a, b); i >= 0 {
-		a.edges[i].n += k
-		b.edges[edgeTo(b, a)].n += k
+		if e := &a.edges[i]; owns(a, b) {
+			e.n += k
+		} else {
+			b.edges[e.back].n += k
+		}
 		return
 	}
-	a.edges = append(a.edges, edge{to: b, n: k})
-	b.edges = append(b.edges, edge{to: a, n: k})
+	ea := edge{to: b, back: int32(len(b.edges))}
+	eb := edge{to: a, back: int32(len(a.edges))}
+	if owns(a, b) {
+		ea.n = k
+	} else {
+		eb.n = k
+	}
+	a.edges = append(a.edges, ea)
+	b.edges = append(b.edges, eb)
 	if a.comp != b.comp {
 		d.merge(a.comp, b.comp)
 	}
@@ -104,23 +120,33 @@ func (d *Detector) link(a, b *cell, k int32) {
 // unlink counts k pairs fewer between cells a and b; when none is left the
 // cells are unlinked and both become suspects of a split.
 func (d *Detector) unlink(a, b *cell, k int32) {
-	ka, kb := edgeTo(a, b), edgeTo(b, a)
-	a.edges[ka].n -= k
-	b.edges[kb].n -= k
-	if a.edges[ka].n > 0 {
+	ka := edgeTo(a, b)
+	e := &a.edges[ka]
+	kb := int(e.back)
+	n := &e.n
+	if !owns(a, b) {
+		n = &b.edges[kb].n
+	}
+	if *n -= k; *n > 0 {
 		return
 	}
-	a.edges = dropEdge(a.edges, ka)
-	b.edges = dropEdge(b.edges, kb)
+	dropEdge(a, ka)
+	dropEdge(b, kb)
 	d.suspect(a)
 	d.suspect(b)
 }
 
-func dropEdge(es []edge, k int) []edge {
+// dropEdge removes a's edge k, moving its last edge into its place.
+func dropEdge(a *cell, k int) {
+	es := a.edges
 	last := len(es) - 1
-	es[k] = es[last]
+	if k != last {
+		es[k] = es[last]
+		m := &es[k]
+		m.to.edges[m.back].back = int32(k)
+	}
 	es[last] = edge{}
-	return es[:last]
+	a.edges = es[:last]
 }
 
 func (d *Detector) suspect(a *cell) {

@@ -73,17 +73,16 @@ type Detector struct {
 	live   int
 
 	// Scratch space reused across calls.
-	spanBuf      []span
-	bufs         [1][]int32
-	lost         []int32
-	reanchor     []int32
-	suspects     []*cell
-	scratchCells []*cell
-	touched      []*component
-	spare        []*component
-	bfs          bfsState
-	mark         uint32
-	accStamp     uint32
+	spanBuf  []span
+	bufs     [1][]int32
+	lost     []int32
+	reanchor []int32
+	suspects []*cell
+	acc      []cellCount
+	touched  []*component
+	spare    []*component
+	bfs      bfsState
+	mark     uint32
 
 	own    []Event
 	events *[]Event
@@ -167,25 +166,27 @@ func (d *Detector) cellAt(r, c int32) *cell {
 
 // cell is one grid cell holding at least one point.
 type cell struct {
+	edges    []edge
 	row, col int32
-	blk      *block
-	at       int32 // index in blk
 	cores    int32 // core points in the cell
 	anchored int32 // border points whose anchor is in the cell
 	comp     *component
+	blk      *block
+	at       int32 // index in blk
 	compPos  int32
-	edges    []edge
 	mark     uint32
 	front    int32
-	accMark  uint32 // scratch for makeCore and unmakeCore
-	acc      int32
 }
 
-// edge links two cells that hold core points within eps of each other;
-// n counts such pairs of core points.
+// edge links two cells that hold core points within eps of each other. Of
+// the two cells, the one first in (row, col) order owns the link: its edge
+// counts the pairs of neighbouring core points between them in n, and the
+// other's edge leaves n at zero. back is the index of the edge the other
+// way in to.edges.
 type edge struct {
-	to *cell
-	n  int32
+	to   *cell
+	n    int32
+	back int32
 }
 
 // NewDetector returns a detector for the rule, or an error wrapping
@@ -524,29 +525,65 @@ func (d *Detector) makeCore(c int32, nb []nref) {
 	a.comp.size++
 	a.comp.cores++
 	// Count the core neighbours per cell, then link each cell once.
-	d.accStamp++
-	cells := d.scratchCells[:0]
+	acc, _ := d.countCores(a, nb, c, false, nil)
+	for _, x := range acc {
+		d.link(a, x.c, x.n)
+	}
+	d.clearAcc(acc)
+}
+
+// cellCount is a number of core points in a cell.
+type cellCount struct {
+	c *cell
+	n int32
+}
+
+// countCores counts the core points among nb per cell other than a, without
+// touching those cells: a neighbour list is mostly grouped by cell, so the
+// cell of the previous neighbour is tried first. Non-core points are
+// anchored at c when they have no anchor (!unmake), or unanchored when
+// their anchor is c (unmake), and then appended to reanchor.
+func (d *Detector) countCores(a *cell, nb []nref, c int32, unmake bool, reanchor []int32) ([]cellCount, []int32) {
+	acc := d.acc[:0]
+	last := -1
 	for _, ref := range nb {
 		r := ref.idx
 		q := &d.hot[r]
 		switch {
 		case q.core:
-			if b := d.hot[r].cell; b != a {
-				if b.accMark != d.accStamp {
-					b.accMark, b.acc = d.accStamp, 0
-					cells = append(cells, b)
-				}
-				b.acc++
+			b := q.cell
+			if b == a {
+				continue
 			}
-		case q.anchor < 0:
+			if last >= 0 && acc[last].c == b {
+				acc[last].n++
+				continue
+			}
+			last = -1
+			for k := range acc {
+				if acc[k].c == b {
+					last = k
+					break
+				}
+			}
+			if last < 0 {
+				last = len(acc)
+				acc = append(acc, cellCount{c: b})
+			}
+			acc[last].n++
+		case !unmake && q.anchor < 0:
 			d.setAnchor(r, c)
+		case unmake && q.anchor == c:
+			d.unanchor(r)
+			reanchor = append(reanchor, r)
 		}
 	}
-	for _, b := range cells {
-		d.link(a, b, b.acc)
-	}
-	clear(cells)
-	d.scratchCells = cells[:0]
+	return acc, reanchor
+}
+
+func (d *Detector) clearAcc(acc []cellCount) {
+	clear(acc)
+	d.acc = acc[:0]
 }
 
 // unmakeCore turns core point c, whose neighbours are nb, into a non-core
@@ -555,30 +592,11 @@ func (d *Detector) makeCore(c int32, nb []nref) {
 func (d *Detector) unmakeCore(c int32, nb []nref, reanchor []int32) []int32 {
 	d.hot[c].core = false
 	a := d.hot[c].cell
-	d.accStamp++
-	cells := d.scratchCells[:0]
-	for _, ref := range nb {
-		r := ref.idx
-		q := &d.hot[r]
-		switch {
-		case q.core:
-			if b := d.hot[r].cell; b != a {
-				if b.accMark != d.accStamp {
-					b.accMark, b.acc = d.accStamp, 0
-					cells = append(cells, b)
-				}
-				b.acc++
-			}
-		case q.anchor == c:
-			d.unanchor(r)
-			reanchor = append(reanchor, r)
-		}
+	acc, reanchor := d.countCores(a, nb, c, true, reanchor)
+	for _, x := range acc {
+		d.unlink(a, x.c, x.n)
 	}
-	for _, b := range cells {
-		d.unlink(a, b, b.acc)
-	}
-	clear(cells)
-	d.scratchCells = cells[:0]
+	d.clearAcc(acc)
 	comp := a.comp
 	d.touch(comp)
 	comp.size--
