@@ -137,7 +137,7 @@ func (d *Detector) Cluster(id ClusterID) (Cluster, bool) {
 			if cl.anchored == 0 {
 				continue
 			}
-			for _, r := range d.hot[e.idx].nbrs {
+			for _, r := range d.nbrs(e.idx) {
 				if q := &d.hot[r.idx]; q.gen == r.gen && q.anchor == e.idx {
 					members = append(members, r.idx)
 				}

@@ -73,6 +73,8 @@ type Detector struct {
 	live   int
 
 	// Scratch space reused across calls.
+	nbuf     []nref    // neighbour lists; see nbrs.go
+	freeRuns [][]int32 // free runs of nbuf by size class
 	spanBuf  []span
 	bufs     [1][]int32
 	lost     []int32
@@ -103,14 +105,16 @@ type point struct {
 // hotPoint holds what every arrival and expiry reads and writes on each
 // neighbour, in an array of its own that is small enough to stay in cache.
 type hotPoint struct {
-	// nbrs lists the point's neighbours. Entries for points that have left
-	// the window are dropped lazily, by compact.
-	nbrs   []nref
 	cell   *cell  // nil when the slot is free
 	n      int32  // neighbours in the window, itself included
 	anchor int32  // for a border point, the core it belongs through; else -1
 	gen    uint32 // incremented when the slot is freed
-	core   bool
+	// The point's neighbour list is d.nbuf[off:off+len], in a run of
+	// 1<<class entries (class 0: no run). Entries for points that have
+	// left the window are dropped lazily, by compact.
+	off, len int32
+	class    uint8
+	core     bool
 }
 
 // nref refers to a point in a slot; it is stale once the slot's gen moves on.
@@ -374,16 +378,16 @@ func (d *Detector) queryCos(dst []int32, lat, lon, cosLat float64, skip int32) [
 
 // compact drops stale entries from point i's neighbour list and returns it.
 func (d *Detector) compact(i int32) []nref {
-	p := &d.hot[i]
+	nb := d.nbrs(i)
 	k := 0
-	for _, r := range p.nbrs {
+	for _, r := range nb {
 		if d.hot[r.idx].gen == r.gen {
-			p.nbrs[k] = r
+			nb[k] = r
 			k++
 		}
 	}
-	p.nbrs = p.nbrs[:k]
-	return p.nbrs
+	d.hot[i].len = int32(k)
+	return nb[:k]
 }
 
 func (d *Detector) alloc() int32 {
@@ -411,8 +415,8 @@ func (d *Detector) insert(p Point, t int64) {
 	found := d.queryCos(d.bufs[0][:0], p.Lat, p.Lon, cosLat, -1)
 	d.bufs[0] = found
 	me := nref{idx: i, gen: h.gen}
-	if cap(h.nbrs) < len(found)+8 {
-		h.nbrs = make([]nref, 0, 2*len(found)+16)
+	if need := 2*len(found) + 8; h.class == 0 || 1<<h.class < need || 1<<h.class > 4*need {
+		d.newList(i, need)
 	}
 	h.n = int32(len(found)) + 1
 	d.gridAddCos(i, cosLat)
@@ -428,8 +432,8 @@ func (d *Detector) insert(p Point, t int64) {
 	}
 	for _, r := range found {
 		o := &d.hot[r]
-		h.nbrs = append(h.nbrs, nref{idx: r, gen: o.gen})
-		o.nbrs = append(o.nbrs, me)
+		d.addNbr(h, nref{idx: r, gen: o.gen})
+		d.addNbr(o, me)
 		o.n++
 		if o.n == d.minCalls {
 			fresh = append(fresh, r)
@@ -440,7 +444,7 @@ func (d *Detector) insert(p Point, t int64) {
 	}
 	d.lost = fresh[:0]
 	if h := &d.hot[i]; !h.core && h.anchor < 0 {
-		if a := d.latestCore(h.nbrs); a >= 0 {
+		if a := d.latestCore(d.nbrs(i)); a >= 0 {
 			d.setAnchor(i, a)
 		}
 	}
@@ -487,7 +491,8 @@ func (d *Detector) expire(i int32) {
 	}
 	d.reanchor = reanchor[:0]
 	d.pts[i] = point{}
-	d.hot[i] = hotPoint{nbrs: d.hot[i].nbrs[:0], gen: d.hot[i].gen, anchor: -1}
+	h := &d.hot[i]
+	*h = hotPoint{off: h.off, class: h.class, gen: h.gen, anchor: -1}
 	d.free = append(d.free, i)
 	d.checkSplits()
 	d.endStep(id)
