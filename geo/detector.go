@@ -76,6 +76,8 @@ type Detector struct {
 	nbuf     []nref    // neighbour lists; see nbrs.go
 	freeRuns [][]int32 // free runs of nbuf by size class
 	spanBuf  []span
+	lists    []cellList
+	cand     []entry
 	bufs     [1][]int32
 	lost     []int32
 	reanchor []int32
@@ -341,12 +343,16 @@ func (d *Detector) query(dst []int32, lat, lon float64, skip int32) []int32 {
 	return d.queryCos(dst, lat, lon, math.Cos(lat*deg), skip)
 }
 
-// queryCos is query given cosLat = math.Cos(lat*deg).
+// queryCos is query given cosLat = math.Cos(lat*deg). It works in three
+// passes so that the processor can overlap the memory reads of one pass
+// instead of waiting on each between calls to orb: it gathers the cells'
+// lists, prunes their entries, and only then asks orb about the rest.
 func (d *Detector) queryCos(dst []int32, lat, lon, cosLat float64, skip int32) []int32 {
 	g := d.grid
 	d.spanBuf = g.spans(d.spanBuf[:0], lat, lon, cosLat)
+	lists := d.lists[:0]
 	lastKey, last := ^uint64(0), (*block)(nil)
-	for _, s := range d.spanBuf {
+	for si, s := range d.spanBuf {
 		ri := s.info
 		for c := s.c0; c <= s.c1; c++ {
 			col := c % ri.ncols
@@ -360,20 +366,38 @@ func (d *Detector) queryCos(dst []int32, lat, lon, cosLat float64, skip int32) [
 			if last == nil {
 				continue
 			}
-			for _, e := range last.pts[at] {
-				if e.idx == skip || math.Abs(e.lat-lat) > g.epsDeg || lonGap(e.lon, lon) > s.dLon {
-					continue
-				}
-				if g.surelyFar(lat, lon, cosLat, e.lat, e.lon, float64(e.cos)) {
-					continue
-				}
-				if within(lat, lon, e.lat, e.lon, g.eps) {
-					dst = append(dst, e.idx)
-				}
+			if es := last.pts[at]; len(es) > 0 {
+				lists = append(lists, cellList{es: es, span: int32(si)})
 			}
 		}
 	}
+	cand := d.cand[:0]
+	for _, l := range lists {
+		dLon := d.spanBuf[l.span].dLon
+		for _, e := range l.es {
+			if e.idx == skip || math.Abs(e.lat-lat) > g.epsDeg || lonGap(e.lon, lon) > dLon {
+				continue
+			}
+			if g.surelyFar(lat, lon, cosLat, e.lat, e.lon, float64(e.cos)) {
+				continue
+			}
+			cand = append(cand, e)
+		}
+	}
+	for _, e := range cand {
+		if within(lat, lon, e.lat, e.lon, g.eps) {
+			dst = append(dst, e.idx)
+		}
+	}
+	clear(lists)
+	d.lists, d.cand = lists[:0], cand[:0]
 	return dst
+}
+
+// cellList is one cell's entries as a query found them.
+type cellList struct {
+	es   []entry
+	span int32
 }
 
 // compact drops stale entries from point i's neighbour list and returns it.
