@@ -95,8 +95,7 @@ type Detector struct {
 // point is one call in the window. What arrivals and expiries read and
 // write on every neighbour lives apart, in hotPoint.
 type point struct {
-	t       int64
-	cellPos int32
+	t int64
 
 	id       string
 	category string
@@ -144,12 +143,63 @@ func cosDown(c float64) float32 {
 
 // block holds the occupied cells of eight rows by eight columns, so that a
 // neighbourhood query looks up a few blocks rather than every cell.
-// Each cell's points are listed in the block itself, so that a query reads
-// the block and then the points, without a detour through the cell.
+// The points of each row of the block are listed together, column by
+// column, so that a query reads a row's cells as one run of memory.
 type block struct {
 	cells [64]*cell
-	pts   [64][]entry
+	rows  [8]strip
 	n     int
+}
+
+// strip lists the points of one row of a block: es[end[k-1]:end[k]] are the
+// points of column k (es[:end[0]] those of column 0), in no order.
+type strip struct {
+	es  []entry
+	end [8]int32
+}
+
+// start returns where column k's points begin.
+func (s *strip) start(k int) int32 {
+	if k == 0 {
+		return 0
+	}
+	return s.end[k-1]
+}
+
+// add puts e among column k's points. It moves at most one point of each
+// later column: the first of each goes to the end of its run.
+func (s *strip) add(k int, e entry) {
+	s.es = append(s.es, entry{})
+	for j := 7; j > k; j-- {
+		if a, b := s.start(j), s.end[j]; a < b {
+			s.es[b] = s.es[a]
+		}
+		s.end[j]++
+	}
+	s.es[s.end[k]] = e
+	s.end[k]++
+}
+
+// remove takes the point idx out of column k. It moves at most one point
+// of each later column: the last of each goes to the start of its run.
+func (s *strip) remove(k int, idx int32) {
+	a, b := s.start(k), s.end[k]
+	at := a
+	for s.es[at].idx != idx {
+		at++
+	}
+	hole := b - 1
+	s.es[at] = s.es[hole]
+	s.end[k]--
+	for j := k + 1; j < 8; j++ {
+		if a, b := s.end[j-1]+1, s.end[j]; a < b {
+			s.es[hole] = s.es[b-1]
+			hole = b - 1
+		}
+		s.end[j]--
+	}
+	s.es[hole] = entry{}
+	s.es = s.es[:len(s.es)-1]
 }
 
 func blockKey(r, c int32) (uint64, int) {
@@ -351,22 +401,23 @@ func (d *Detector) queryCos(dst []int32, lat, lon, cosLat float64, skip int32) [
 	g := d.grid
 	d.spanBuf = g.spans(d.spanBuf[:0], lat, lon, cosLat)
 	lists := d.lists[:0]
-	lastKey, last := ^uint64(0), (*block)(nil)
 	for si, s := range d.spanBuf {
 		ri := s.info
-		for c := s.c0; c <= s.c1; c++ {
+		// Columns c0..c1 taken modulo ncols, a block's run at a time.
+		for c := s.c0; c <= s.c1; {
 			col := c % ri.ncols
 			if col < 0 {
 				col += ri.ncols
 			}
+			n := min(s.c1-c, (col|7)-col, ri.ncols-1-col) // more columns in this block
+			c += n + 1
 			k, at := blockKey(s.row, col)
-			if k != lastKey {
-				lastKey, last = k, d.blocks.get(k)
-			}
-			if last == nil {
+			b := d.blocks.get(k)
+			if b == nil {
 				continue
 			}
-			if es := last.pts[at]; len(es) > 0 {
+			st := &b.rows[at>>3]
+			if es := st.es[st.start(at&7):st.end[(at&7)+int(n)]]; len(es) > 0 {
 				lists = append(lists, cellList{es: es, span: int32(si)})
 			}
 		}
@@ -394,7 +445,7 @@ func (d *Detector) queryCos(dst []int32, lat, lon, cosLat float64, skip int32) [
 	return dst
 }
 
-// cellList is one cell's entries as a query found them.
+// cellList is a run of cells' entries as a query found them.
 type cellList struct {
 	es   []entry
 	span int32
@@ -677,28 +728,25 @@ func (d *Detector) gridAddCos(i int32, cosLat float64) {
 		d.ncells++
 	}
 	d.hot[i].cell = c
-	p.cellPos = int32(len(b.pts[at]))
-	b.pts[at] = append(b.pts[at], entry{lat: p.lat, lon: p.lon, cos: cosDown(cosLat), idx: i})
+	b.rows[at>>3].add(at&7, entry{lat: p.lat, lon: p.lon, cos: cosDown(cosLat), idx: i})
 }
 
 // entries returns the points in the cell.
-func (c *cell) entries() []entry { return c.blk.pts[c.at] }
+func (c *cell) entries() []entry {
+	s := &c.blk.rows[c.at>>3]
+	k := int(c.at & 7)
+	return s.es[s.start(k):s.end[k]]
+}
 
 // gridRemove takes point i out of its cell, dropping the cell when empty.
 func (d *Detector) gridRemove(i int32) {
-	p := &d.pts[i]
 	c := d.hot[i].cell
 	b := c.blk
-	pts := b.pts[c.at]
-	last := len(pts) - 1
-	if int(p.cellPos) != last {
-		moved := pts[last]
-		pts[p.cellPos] = moved
-		d.pts[moved.idx].cellPos = p.cellPos
-	}
-	b.pts[c.at] = pts[:last]
+	s := &b.rows[c.at>>3]
+	k := int(c.at & 7)
+	s.remove(k, i)
 	d.hot[i].cell = nil
-	if last == 0 {
+	if s.start(k) == s.end[k] {
 		b.cells[c.at] = nil
 		c.blk = nil
 		d.ncells--

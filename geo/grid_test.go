@@ -3,6 +3,7 @@ package geo
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/paulmach/orb"
@@ -91,6 +92,45 @@ func TestQueryFindsEveryNeighbour(t *testing.T) {
 					t.Fatalf("eps %v: query(%v) has %v = %v, want %v", eps, p, q, got[int32(j)], want)
 				}
 			}
+		}
+	}
+}
+
+// TestStrip checks a strip's runs against a model under random additions
+// and removals.
+func TestStrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 11))
+	var s strip
+	var model [8][]int32
+	next := int32(0)
+	for i := 0; i < 20000; i++ {
+		k := rng.IntN(8)
+		if n := len(model[k]); n > 0 && rng.IntN(2) == 0 {
+			j := rng.IntN(n)
+			s.remove(k, model[k][j])
+			model[k] = append(model[k][:j], model[k][j+1:]...)
+		} else {
+			next++
+			s.add(k, entry{idx: next})
+			model[k] = append(model[k], next)
+		}
+		total := 0
+		for k := range model {
+			run := s.es[s.start(k):s.end[k]]
+			got := make([]int32, 0, len(run))
+			for _, e := range run {
+				got = append(got, e.idx)
+			}
+			want := slices.Clone(model[k])
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("step %d: column %d holds %v, want %v", i, k, got, want)
+			}
+			total += len(want)
+		}
+		if len(s.es) != total {
+			t.Fatalf("step %d: %d entries, want %d", i, len(s.es), total)
 		}
 	}
 }
