@@ -116,6 +116,9 @@ type hotPoint struct {
 	off, len int32
 	class    uint8
 	core     bool
+	// The first pre entries of the list are points that come before this
+	// one in the expiry queue, so that they have all left when it does.
+	pre uint16
 }
 
 // nref refers to a point in a slot; it is stale once the slot's gen moves on.
@@ -453,15 +456,19 @@ type cellList struct {
 
 // compact drops stale entries from point i's neighbour list and returns it.
 func (d *Detector) compact(i int32) []nref {
+	h := &d.hot[i]
 	nb := d.nbrs(i)
-	k := 0
-	for _, r := range nb {
+	k, pre := 0, 0
+	for j, r := range nb {
 		if d.hot[r.idx].gen == r.gen {
 			nb[k] = r
 			k++
+			if j < int(h.pre) {
+				pre++
+			}
 		}
 	}
-	d.hot[i].len = int32(k)
+	h.len, h.pre = int32(k), uint16(pre)
 	return nb[:k]
 }
 
@@ -495,7 +502,10 @@ func (d *Detector) insert(p Point, t int64) {
 	}
 	h.n = int32(len(found)) + 1
 	d.gridAddCos(i, cosLat)
-	d.enqueue(i)
+	if d.enqueue(i) {
+		// Every neighbour found comes before i in the queue.
+		h.pre = uint16(min(len(found), math.MaxUint16))
+	}
 	d.live++
 
 	// Link the new point and its neighbours, each neighbour touched once.
@@ -531,7 +541,18 @@ func (d *Detector) expire(i int32) {
 	d.beginStep()
 	id := d.pts[i].id
 	delete(d.ids, id)
-	nb := d.compact(i)
+	// The live neighbours of i, leaving out those that came before it in
+	// the queue without looking at them: they have all left. The list is
+	// dropped with i, so it is filtered in place without bookkeeping.
+	nb := d.nbrs(i)[d.hot[i].pre:]
+	k := 0
+	for _, r := range nb {
+		if d.hot[r.idx].gen == r.gen {
+			nb[k] = r
+			k++
+		}
+	}
+	nb = nb[:k]
 	reanchor := d.reanchor[:0]
 	if d.hot[i].core {
 		reanchor = d.unmakeCore(i, nb, reanchor)
@@ -771,21 +792,23 @@ type queued struct {
 
 func (q queued) before(o queued) bool { return q.t < o.t || q.t == o.t && q.seq < o.seq }
 
-// enqueue adds point i to the expiry queue.
-func (d *Detector) enqueue(i int32) {
+// enqueue adds point i to the expiry queue, and reports whether it went at
+// the back, after every other point in the window.
+func (d *Detector) enqueue(i int32) bool {
 	p := &d.pts[i]
 	e := queued{t: p.t, seq: p.seq, idx: i}
 	live := d.queue[d.head:]
 	n := len(live)
 	if n == 0 || !e.before(live[n-1]) {
 		d.queue = append(d.queue, e)
-		return
+		return true
 	}
 	k := sort.Search(n, func(j int) bool { return e.before(live[j]) })
 	d.queue = append(d.queue, queued{})
 	live = d.queue[d.head:]
 	copy(live[k+1:], live[k:n])
 	live[k] = e
+	return false
 }
 
 // dequeue drops the front of the expiry queue.
