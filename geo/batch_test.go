@@ -247,7 +247,7 @@ func checkInvariants(tb testing.TB, d *Detector) error {
 			if want, got := pairs[[2]*cell{c, e.to}], edgePairs(c, k); got != want || e.to.comp != c.comp {
 				return fmt.Errorf("cell %x: edge count %d, want %d", cellKey(c.row, c.col), got, want)
 			}
-			if back := e.to.edges[e.back]; back.to != c || int(back.back) != k || !owns(c, e.to) && e.n != 0 {
+			if back := e.to.edges[e.back]; back.to != c || int(back.back) != k || (e.n == notOwner) == owns(c, e.to) {
 				return fmt.Errorf("cell %x: edge %d does not match its reverse", cellKey(c.row, c.col), k)
 			}
 		}

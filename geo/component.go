@@ -96,15 +96,15 @@ func owns(a, b *cell) bool {
 // owner's count changes, so that an existing link owned by a leaves b alone.
 func (d *Detector) link(a, b *cell, k int32) {
 	if i := edgeTo(a, b); i >= 0 {
-		if e := &a.edges[i]; owns(a, b) {
+		if e := &a.edges[i]; e.n != notOwner {
 			e.n += k
 		} else {
 			b.edges[e.back].n += k
 		}
 		return
 	}
-	ea := edge{to: b, back: int32(len(b.edges))}
-	eb := edge{to: a, back: int32(len(a.edges))}
+	ea := edge{to: b, n: notOwner, back: int32(len(b.edges))}
+	eb := edge{to: a, n: notOwner, back: int32(len(a.edges))}
 	if owns(a, b) {
 		ea.n = k
 	} else {
@@ -124,7 +124,7 @@ func (d *Detector) unlink(a, b *cell, k int32) {
 	e := &a.edges[ka]
 	kb := int(e.back)
 	n := &e.n
-	if !owns(a, b) {
+	if *n == notOwner {
 		n = &b.edges[kb].n
 	}
 	if *n -= k; *n > 0 {

@@ -240,13 +240,16 @@ type cell struct {
 // edge links two cells that hold core points within eps of each other. Of
 // the two cells, the one first in (row, col) order owns the link: its edge
 // counts the pairs of neighbouring core points between them in n, and the
-// other's edge leaves n at zero. back is the index of the edge the other
-// way in to.edges.
+// other's edge holds notOwner. back is the index of the edge the other way
+// in to.edges.
 type edge struct {
 	to   *cell
 	n    int32
 	back int32
 }
+
+// notOwner is the count in the edge of the cell that does not own a link.
+const notOwner = -1
 
 // NewDetector returns a detector for the rule, or an error wrapping
 // ErrInvalidRule.
