@@ -106,10 +106,11 @@ func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (pla
 		return plan, 0, err
 	}
 	defer s.gate.release()
-	tx, err := s.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE: takes the write lock
+	sqlTx, err := s.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE: takes the write lock
 	if err != nil {
 		return plan, 0, err
 	}
+	tx := txq{Tx: sqlTx, c: s.wst}
 	defer func() {
 		if err != nil {
 			tx.Rollback()
@@ -127,8 +128,8 @@ func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (pla
 		return plan, 0, err
 	}
 	plan.SetSeqs(last + 1)
-	// One multi-row INSERT per table and chunk: SQLite compiles each
-	// statement text anew, so rows share their statement.
+	// One multi-row INSERT per table and chunk, so that rows share their
+	// statement.
 	for from := 0; from < len(plan.Create); from += insertChunk {
 		chunk := plan.Create[from:min(from+insertChunk, len(plan.Create))]
 		events := make([]any, 0, 5*len(chunk))
@@ -163,7 +164,7 @@ func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (pla
 
 // lookupCalls returns the stored calls whose id or idempotency key is one of
 // those of calls.
-func lookupCalls(ctx context.Context, tx *sql.Tx, calls []incidents.NewCall) ([]callbatch.Stored, error) {
+func lookupCalls(ctx context.Context, tx querier, calls []incidents.NewCall) ([]callbatch.Stored, error) {
 	ids, keys := callbatch.Lookups(calls)
 	if len(ids) == 0 && len(keys) == 0 {
 		return nil, nil
@@ -202,7 +203,7 @@ func lookupCalls(ctx context.Context, tx *sql.Tx, calls []incidents.NewCall) ([]
 // GetCall returns the call with the given id. It returns an error wrapping
 // incidents.ErrNotFound (code not_found) when there is none.
 func (s *Store) GetCall(ctx context.Context, id string) (incidents.Call, error) {
-	st, err := scanCall(s.reader.QueryRowContext(ctx, `SELECT `+callColumns+` FROM calls WHERE id = ?`, id))
+	st, err := scanCall(s.rdb.QueryRowContext(ctx, `SELECT `+callColumns+` FROM calls WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return incidents.Call{}, fmt.Errorf("call %q: %w", id, incidents.ErrNotFound)
 	}
@@ -253,7 +254,7 @@ func (s *Store) ListCalls(ctx context.Context, f incidents.CallFilter) ([]incide
 	}
 	q += " ORDER BY received_at DESC, id DESC LIMIT ?"
 	args = append(args, f.Limit)
-	rows, err := s.reader.QueryContext(ctx, q, args...)
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list calls: %w", translate(err))
 	}

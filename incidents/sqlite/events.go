@@ -17,7 +17,7 @@ func (s *Store) ReadEvents(ctx context.Context, after int64, limit int) ([]incid
 		return nil, fmt.Errorf("read events: %w",
 			incidents.FieldError(incidents.CodeInvalid, "limit", "limit must be at least 1, got %d", limit))
 	}
-	rows, err := s.reader.QueryContext(ctx,
+	rows, err := s.rdb.QueryContext(ctx,
 		`SELECT seq, type, at, actor, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", translate(err))
@@ -47,7 +47,7 @@ func (s *Store) ReadEvents(ctx context.Context, after int64, limit int) ([]incid
 // returns the database's error when the query fails.
 func (s *Store) LastSeq(ctx context.Context) (int64, error) {
 	var last int64
-	if err := s.reader.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&last); err != nil {
+	if err := s.rdb.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&last); err != nil {
 		return 0, fmt.Errorf("last seq: %w", translate(err))
 	}
 	return last, nil

@@ -48,9 +48,11 @@ type Options struct {
 // Store is an incidents.Store on one SQLite file. It is safe for concurrent
 // use.
 type Store struct {
-	path   string  // absolute
-	writer *sql.DB // one connection: writes are serialised
-	reader *sql.DB // read-only connections
+	path   string     // absolute
+	writer *sql.DB    // one connection: writes are serialised
+	reader *sql.DB    // read-only connections
+	wst    *stmtCache // the writer's prepared statements
+	rdb    dbq        // reader, with its prepared statements
 	poll   time.Duration
 	busy   time.Duration
 	// pragmas are those of every connection, but busy_timeout.
@@ -128,6 +130,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		path:    abs,
 		writer:  writer,
 		reader:  reader,
+		wst:     newStmtCache(writer),
+		rdb:     dbq{DB: reader, c: newStmtCache(reader)},
 		poll:    opts.PollInterval,
 		busy:    opts.BusyTimeout,
 		pragmas: pragmas,
@@ -161,6 +165,8 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closed)
 		s.leases.close()
+		s.wst.close()
+		s.rdb.c.close()
 		err = errors.Join(s.reader.Close(), s.writer.Close())
 	})
 	return err
@@ -199,7 +205,7 @@ func (s *Store) MigrateUp(ctx context.Context) error {
 // database cannot be read.
 func (s *Store) MigrationStatus(ctx context.Context) ([]incidents.Migration, error) {
 	var tracked bool
-	err := s.reader.QueryRowContext(ctx,
+	err := s.rdb.QueryRowContext(ctx,
 		`SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)`,
 		goose.DefaultTablename).Scan(&tracked)
 	if err != nil {

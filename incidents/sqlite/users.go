@@ -96,7 +96,7 @@ func (s *Store) CreateUser(ctx context.Context, u incidents.User) (incidents.Use
 // GetUser returns the user with the given name, as incidents.UserStore
 // documents.
 func (s *Store) GetUser(ctx context.Context, name string) (incidents.User, error) {
-	u, err := getUser(ctx, s.reader, name)
+	u, err := getUser(ctx, s.rdb, name)
 	if err != nil {
 		return incidents.User{}, fmt.Errorf("get user: %w", err)
 	}
@@ -118,7 +118,7 @@ type querierRow interface {
 
 // ListUsers returns every user ordered by name.
 func (s *Store) ListUsers(ctx context.Context) ([]incidents.User, error) {
-	rows, err := s.reader.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY name`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", translate(err))
 	}

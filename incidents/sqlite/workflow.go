@@ -51,21 +51,21 @@ var (
 // lock, up to the busy timeout. It returns an error with code unavailable
 // when the lock stays taken, ctx.Err() when ctx ends, and the database's
 // error otherwise.
-func (s *Store) beginWrite(ctx context.Context) (*sql.Tx, error) {
+func (s *Store) beginWrite(ctx context.Context) (txq, error) {
 	deadline := time.Now().Add(s.busy)
 	for {
 		tx, err := s.writer.BeginTx(ctx, nil)
 		if err == nil {
-			return tx, nil
+			return txq{Tx: tx, c: s.wst}, nil
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return txq{}, ctx.Err()
 		}
 		if !isBusy(err) || time.Now().After(deadline) {
-			return nil, translate(err)
+			return txq{}, translate(err)
 		}
 		if err := pause(ctx); err != nil {
-			return nil, err
+			return txq{}, err
 		}
 	}
 }
@@ -126,7 +126,7 @@ func (s *Store) commitWork(ctx context.Context, w *workTx) ([]incidents.Event, e
 		if err := w.tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&last); err != nil {
 			return nil, err
 		}
-		insert, err := w.tx.PrepareContext(ctx,
+		insert, err := w.tx.stmt(ctx,
 			`INSERT INTO events (seq, type, at, actor, data, origin) VALUES (?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return nil, err
@@ -170,7 +170,7 @@ func (s *Store) FireDueTimers(ctx context.Context, now time.Time, limit int, fir
 	}
 	// Most calls find nothing due: look without taking the write lock.
 	var due bool
-	if err := s.reader.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM timers
+	if err := s.rdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM timers
 		WHERE fired_at IS NULL AND due_at <= ?)`, nanos(now)).Scan(&due); err != nil {
 		return 0, fmt.Errorf("fire due timers: %w", translate(err))
 	}
@@ -238,14 +238,14 @@ func scanTimer(row interface{ Scan(...any) error }) (incidents.Timer, error) {
 // with code not_found when there is none, and the database's error when the
 // query fails.
 func (s *Store) GetIncident(ctx context.Context, id string) (incidents.Incident, error) {
-	return getDoc[incidents.Incident](ctx, s.reader, `SELECT doc FROM incidents WHERE id = ?`, workflowstore.KindIncident, id)
+	return getDoc[incidents.Incident](ctx, s.rdb, `SELECT doc FROM incidents WHERE id = ?`, workflowstore.KindIncident, id)
 }
 
 // GetTask returns the task with the given id. It returns an error with code
 // not_found when there is none, and the database's error when the query
 // fails.
 func (s *Store) GetTask(ctx context.Context, id string) (incidents.Task, error) {
-	return getDoc[incidents.Task](ctx, s.reader, `SELECT doc FROM tasks WHERE id = ?`, workflowstore.KindTask, id)
+	return getDoc[incidents.Task](ctx, s.rdb, `SELECT doc FROM tasks WHERE id = ?`, workflowstore.KindTask, id)
 }
 
 // getDoc reads the JSON document that query selects for the record kind id
@@ -338,7 +338,7 @@ func (s *Store) ListIncidents(ctx context.Context, f incidents.IncidentFilter) (
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY opened_at DESC, id DESC" + limitClause(f.Limit)
-	out, err := listDocs[incidents.Incident](ctx, s.reader, workflowstore.KindIncident, q, args...)
+	out, err := listDocs[incidents.Incident](ctx, s.rdb, workflowstore.KindIncident, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list incidents: %w", err)
 	}
@@ -374,7 +374,7 @@ func (s *Store) ListTasks(ctx context.Context, f incidents.TaskFilter) ([]incide
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY deadline, id" + limitClause(f.Limit)
-	out, err := listDocs[incidents.Task](ctx, s.reader, workflowstore.KindTask, q, args...)
+	out, err := listDocs[incidents.Task](ctx, s.rdb, workflowstore.KindTask, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list tasks: %w", err)
 	}
@@ -385,7 +385,7 @@ func (s *Store) ListTasks(ctx context.Context, f incidents.TaskFilter) ([]incide
 // the soonest first (then by id). It returns the database's error when the
 // query fails.
 func (s *Store) PendingTimers(ctx context.Context, taskID string) ([]incidents.Timer, error) {
-	rows, err := s.reader.QueryContext(ctx, `SELECT `+timerColumns+` FROM timers
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+timerColumns+` FROM timers
 		WHERE task_id = ? AND fired_at IS NULL ORDER BY due_at, id`, taskID)
 	if err != nil {
 		return nil, fmt.Errorf("pending timers: %w", translate(err))
@@ -442,7 +442,7 @@ func (s *Store) Audit(ctx context.Context, f incidents.AuditFilter) ([]incidents
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY seq DESC" + limitClause(f.Limit)
-	rows, err := s.reader.QueryContext(ctx, q, args...)
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", translate(err))
 	}
@@ -471,7 +471,7 @@ func (s *Store) Audit(ctx context.Context, f incidents.AuditFilter) ([]incidents
 // through it, and appended events wait in events for the commit. It is not
 // safe for concurrent use.
 type workTx struct {
-	tx     *sql.Tx
+	tx     txq
 	events []workflowstore.Event
 }
 
