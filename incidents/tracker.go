@@ -3,6 +3,7 @@ package incidents
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -95,10 +96,19 @@ type Tracker struct {
 	// and checked against the store before use: a leader may have closed
 	// or merged one).
 	active map[string]activeIncident
-	// Big clusters are refreshed at most every bigRefresh: their growth
-	// waits in dirty for the next Advance.
-	dirty     map[string]geo.Event
-	refreshed map[string]time.Time
+	// Big incidents are refreshed at most every bigRefresh: the growth of
+	// their clusters waits in dirty, and the repeat calls about them in
+	// repeats, for the next Advance. written tells when the tracker last
+	// wrote each incident, and how many calls it had then.
+	dirty    map[string]geo.Event
+	gone     map[string]string // cluster key -> incident: clusters gone from a big incident, to drop at the next Advance
+	repeats  map[string][]Call // incident id -> the calls about it
+	flushing bool              // apply is applying what waited
+	// held are the incidents apply changed and writes once, at its end:
+	// several clusters of one incident change in one batch.
+	held      map[string]heldIncident
+	heldOrder []string
+	written   map[string]incidentWrite
 	// calls remembers the calls of the window: what the attachments need,
 	// and the incident each belongs to once looked up or attached, so that
 	// a growing cluster costs no store reads for calls already seen.
@@ -114,6 +124,19 @@ type seenCall struct {
 	known    bool   // incident was looked up or set
 }
 
+// heldIncident is an incident changed in memory, to be written over the
+// stored version prev.
+type heldIncident struct {
+	inc  Incident
+	prev int64
+}
+
+// incidentWrite is when the tracker last wrote an incident.
+type incidentWrite struct {
+	at    time.Time
+	calls int
+}
+
 // activeIncident is what the tracker's searches need of an active incident.
 type activeIncident struct {
 	centroid orb.Point
@@ -122,8 +145,8 @@ type activeIncident struct {
 }
 
 const (
-	bigCluster = 30              // calls from which a cluster's refreshes are spaced out
-	bigRefresh = 2 * time.Second // how often a big cluster's incident is refreshed at most
+	bigCluster = 30              // calls from which an incident's refreshes are spaced out
+	bigRefresh = 2 * time.Second // how often a big incident is refreshed at most (but at every Advance)
 )
 
 // NewTracker returns a tracker running rules, taking calls up to lateness
@@ -134,7 +157,8 @@ func NewTracker(wf *Workflow, rules []geo.Rule, lateness time.Duration) (*Tracke
 		return nil, err
 	}
 	t := &Tracker{wf: wf, set: set, byRule: map[string]geo.Rule{}, late: lateness, cluster: map[string]string{},
-		dirty: map[string]geo.Event{}, refreshed: map[string]time.Time{}, calls: map[string]*seenCall{}}
+		dirty: map[string]geo.Event{}, gone: map[string]string{}, repeats: map[string][]Call{}, written: map[string]incidentWrite{},
+		calls: map[string]*seenCall{}}
 	for _, r := range rules {
 		t.byRule[r.Name] = r
 		t.maxWin = max(t.maxWin, r.Window)
@@ -220,20 +244,35 @@ func (t *Tracker) Advance(ctx context.Context, now time.Time) error {
 			delete(t.calls, id)
 		}
 	}
+	for id, w := range t.written {
+		if t.wf.now().Sub(w.at) >= bigRefresh {
+			delete(t.written, id)
+		}
+	}
 	_, err := t.wf.cfg.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
-		return t.apply(ctx, tx, true)
+		if err := t.apply(ctx, tx, true); err != nil {
+			return err
+		}
+		return t.flushRepeats(ctx, tx)
 	})
 	return err
 }
 
 // apply turns the detector's pending events into incident changes in tx.
-// The growth of big clusters whose incident was refreshed less than
-// bigRefresh ago waits in dirty; flush applies it too.
+// The growth of the clusters of a big incident written less than bigRefresh
+// ago waits in dirty; flush applies it too. On a busy night a big incident
+// gathers dozens of clusters (one per rule and per patch) and calls every
+// second: refreshing it for each would send every leadership dashboard and
+// every department on it the whole incident many times a second.
 func (t *Tracker) apply(ctx context.Context, tx Tx, flush bool) error {
 	t.geoEvs = t.set.TakeEvents(t.geoEvs[:0])
-	if len(t.geoEvs) == 0 && (!flush || len(t.dirty) == 0) {
+	if len(t.geoEvs) == 0 && (!flush || len(t.dirty) == 0 && len(t.gone) == 0) {
 		return nil
 	}
+	t.flushing = flush
+	defer func() { t.flushing = false }()
+	clear(t.held)
+	t.heldOrder = t.heldOrder[:0]
 	now := t.wf.now()
 	// Each cluster's latest state is what counts: the clusters still alive
 	// are summarised once and tracked first (a merge joins their incidents
@@ -250,8 +289,7 @@ func (t *Tracker) apply(ctx context.Context, tx Tx, flush bool) error {
 	}
 	for _, e := range t.geoEvs {
 		k := clusterKey(e.Rule, e.Cluster)
-		if (e.Kind == geo.EventGrew || e.Kind == geo.EventShrank) && e.Calls >= bigCluster && t.cluster[k] != "" &&
-			now.Sub(t.refreshed[k]) < bigRefresh {
+		if (e.Kind == geo.EventGrew || e.Kind == geo.EventShrank) && t.throttled(t.cluster[k], e.Calls, now) {
 			if _, ok := alive[k]; !ok {
 				t.dirty[k] = e
 			}
@@ -278,15 +316,84 @@ func (t *Tracker) apply(ctx context.Context, tx Tx, flush bool) error {
 		if err := t.track(ctx, tx, k, c); err != nil {
 			return err
 		}
-		t.refreshed[k] = now
+	}
+	if flush {
+		for _, k := range slices.Sorted(maps.Keys(t.gone)) {
+			if _, ok := t.cluster[k]; !ok {
+				t.cluster[k] = t.gone[k]
+				gone = append(gone, k)
+			}
+			delete(t.gone, k)
+		}
 	}
 	for _, k := range gone {
-		delete(t.refreshed, k)
 		if err := t.dissolve(ctx, tx, k); err != nil {
 			return err
 		}
 	}
+	return t.writeHeld(ctx, tx)
+}
+
+// throttled tells whether a change of size calls to incident id waits: the
+// incident is big and was written less than bigRefresh before now.
+func (t *Tracker) throttled(id string, calls int, now time.Time) bool {
+	if id == "" {
+		return false
+	}
+	w, ok := t.written[id]
+	return ok && now.Sub(w.at) < bigRefresh && max(calls, w.calls) >= bigCluster
+}
+
+// incident returns the incident with the given id as the tracker holds it
+// or, when it holds none, as tx reads it.
+func (t *Tracker) incident(ctx context.Context, tx Tx, id string) (Incident, error) {
+	if h, ok := t.held[id]; ok {
+		return h.inc, nil
+	}
+	return tx.Incident(ctx, id)
+}
+
+// hold keeps inc, changed from the stored version prev, to be written by
+// writeHeld.
+func (t *Tracker) hold(inc Incident, prev int64) {
+	if t.held == nil {
+		t.held = map[string]heldIncident{}
+	}
+	if _, ok := t.held[inc.ID]; !ok {
+		t.heldOrder = append(t.heldOrder, inc.ID)
+	}
+	t.held[inc.ID] = heldIncident{inc: inc, prev: prev}
+}
+
+// writeHeld writes the held incidents, each with one incident.updated.
+func (t *Tracker) writeHeld(ctx context.Context, tx Tx) error {
+	for _, id := range t.heldOrder {
+		h, ok := t.held[id]
+		if !ok {
+			continue
+		}
+		delete(t.held, id)
+		if err := t.put(ctx, tx, h.inc, h.prev); err != nil {
+			return err
+		}
+	}
+	t.heldOrder = t.heldOrder[:0]
 	return nil
+}
+
+// put writes inc over the stored version prev, with an incident.updated.
+func (t *Tracker) put(ctx context.Context, tx Tx, inc Incident, prev int64) error {
+	if err := tx.PutIncident(ctx, inc, prev); err != nil {
+		return err
+	}
+	t.wrote(inc)
+	return tx.Append(ctx, EventInput{Type: EventIncidentUpdated, Actor: System.Name, Data: incidentEvent{Incident: inc}})
+}
+
+// wrote notes that the tracker wrote inc, and remembers where it is.
+func (t *Tracker) wrote(inc Incident) {
+	t.written[inc.ID] = incidentWrite{at: t.wf.now(), calls: inc.CallCount}
+	t.remember(inc)
 }
 
 // dissolve forgets a cluster; an incident left without live clusters is
@@ -297,22 +404,31 @@ func (t *Tracker) dissolve(ctx context.Context, tx Tx, key string) error {
 	if !ok {
 		return nil
 	}
-	inc, err := tx.Incident(ctx, id)
+	inc, err := t.incident(ctx, tx, id)
 	if err != nil || !inc.State.Active() {
 		return err
 	}
 	prev := inc.Version
-	inc.Clusters = slices.DeleteFunc(inc.Clusters, func(s string) bool { return s == key })
+	if h, ok := t.held[id]; ok {
+		prev = h.prev // inc is the held copy
+	}
+	left := slices.DeleteFunc(slices.Clone(inc.Clusters), func(s string) bool { return s == key })
+	if len(left) > 0 && !t.flushing && t.throttled(id, inc.CallCount, t.wf.now()) {
+		t.gone[key] = id // a big incident written moments ago: dropped at the next Advance
+		return nil
+	}
+	inc.Clusters = left
 	inc.Version, inc.UpdatedAt = prev+1, t.wf.now()
+	if len(inc.Clusters) > 0 {
+		t.hold(inc, prev) // a cluster of the incident merged into another of its own
+		return nil
+	}
+	delete(t.held, id)
 	if err := tx.PutIncident(ctx, inc, prev); err != nil {
 		return err
 	}
-	t.remember(inc)
-	evType := EventIncidentUpdated
-	if len(inc.Clusters) == 0 {
-		evType = EventIncidentQuiet
-	}
-	return tx.Append(ctx, EventInput{Type: evType, Actor: System.Name, Data: incidentEvent{Incident: inc}})
+	t.wrote(inc)
+	return tx.Append(ctx, EventInput{Type: EventIncidentQuiet, Actor: System.Name, Data: incidentEvent{Incident: inc}})
 }
 
 // track makes the incident of a live cluster match it: it finds the
@@ -329,7 +445,7 @@ func (t *Tracker) track(ctx context.Context, tx Tx, key string, c geo.Cluster) e
 			return nil
 		}
 		seen[id] = true
-		inc, err := tx.Incident(ctx, id)
+		inc, err := t.incident(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -362,11 +478,14 @@ func (t *Tracker) track(ctx context.Context, tx Tx, key string, c geo.Cluster) e
 		for _, o := range cands[1:] {
 			others = append(others, o.ID)
 		}
+		if err := t.writeHeld(ctx, tx); err != nil { // the merge reads them from the store
+			return err
+		}
 		merged, err := t.wf.merge(ctx, tx, System, target.ID, others, "their clusters joined")
 		if err != nil {
 			return err
 		}
-		t.remember(merged)
+		t.wrote(merged)
 		for _, o := range others {
 			delete(t.active, o)
 		}
@@ -553,7 +672,7 @@ func (t *Tracker) create(ctx context.Context, tx Tx, inc Incident, alertKind, me
 	if err := tx.PutIncident(ctx, inc, 0); err != nil {
 		return err
 	}
-	t.remember(inc)
+	t.wrote(inc)
 	if err := tx.Append(ctx, EventInput{Type: EventIncidentOpened, Actor: System.Name, Data: incidentEvent{Incident: inc, Reason: inc.GradeReason}}); err != nil {
 		return err
 	}
@@ -569,7 +688,17 @@ func (t *Tracker) create(ctx context.Context, tx Tx, inc Incident, alertKind, me
 // and a higher automatic grade (dispatching the plan if the grade now calls
 // for it).
 func (t *Tracker) update(ctx context.Context, tx Tx, inc Incident, key string, c geo.Cluster) error {
+	if !t.flushing && t.throttled(inc.ID, inc.CallCount, t.wf.now()) {
+		// A big incident written moments ago: the cluster's news waits
+		// for the next Advance (a new cluster of its calls, a merge of
+		// two of its clusters).
+		t.dirty[key] = geo.Event{Rule: c.Rule, Cluster: c.ID}
+		return nil
+	}
 	prev := inc.Version
+	if h, ok := t.held[inc.ID]; ok {
+		prev = h.prev // inc is the held copy
+	}
 	added, err := t.attach(ctx, tx, &inc, c.Calls)
 	if err != nil {
 		return err
@@ -602,15 +731,13 @@ func (t *Tracker) update(ctx context.Context, tx Tx, inc Incident, key string, c
 	}
 	inc.Title = t.title(inc)
 	inc.Version, inc.UpdatedAt = prev+1, now
-	if err := tx.PutIncident(ctx, inc, prev); err != nil {
-		return err
-	}
-	t.remember(inc)
-	if err := tx.Append(ctx, EventInput{Type: EventIncidentUpdated, Actor: System.Name, Data: incidentEvent{Incident: inc}}); err != nil {
-		return err
-	}
 	if !raised {
+		t.hold(inc, prev) // other clusters of the batch may change it too
 		return nil
+	}
+	delete(t.held, inc.ID)
+	if err := t.put(ctx, tx, inc, prev); err != nil {
+		return err
 	}
 	if err := tx.Append(ctx, EventInput{Type: EventIncidentGraded, Actor: System.Name, Data: incidentEvent{Incident: inc, Reason: inc.GradeReason}}); err != nil {
 		return err
@@ -657,8 +784,18 @@ func (t *Tracker) remember(inc Incident) {
 // are no longer active (a leader closed or merged them) are dropped on the
 // way.
 func (t *Tracker) nearest(ctx context.Context, tx Tx, p orb.Point, reach func(radius float64) float64, accept func(activeIncident) bool) (Incident, bool, error) {
-	if err := t.loadActive(ctx, tx); err != nil {
+	ids, err := t.near(ctx, tx, p, reach, accept)
+	if err != nil {
 		return Incident{}, false, err
+	}
+	return t.firstActive(ctx, tx, ids)
+}
+
+// near returns the ids of the cached active incidents whose reach (given
+// their radius) covers p and that accept takes, nearest first.
+func (t *Tracker) near(ctx context.Context, tx Tx, p orb.Point, reach func(radius float64) float64, accept func(activeIncident) bool) ([]string, error) {
+	if err := t.loadActive(ctx, tx); err != nil {
+		return nil, err
 	}
 	type cand struct {
 		id string
@@ -674,15 +811,25 @@ func (t *Tracker) nearest(ctx context.Context, tx Tx, p orb.Point, reach func(ra
 		}
 	}
 	sort.Slice(cands, func(i, j int) bool { return cands[i].d < cands[j].d })
-	for _, c := range cands {
-		inc, err := tx.Incident(ctx, c.id)
+	ids := make([]string, len(cands))
+	for i, c := range cands {
+		ids[i] = c.id
+	}
+	return ids, nil
+}
+
+// firstActive returns the first of the incidents ids that is still active,
+// read in tx; the others are dropped from the cache.
+func (t *Tracker) firstActive(ctx context.Context, tx Tx, ids []string) (Incident, bool, error) {
+	for _, id := range ids {
+		inc, err := tx.Incident(ctx, id)
 		if err != nil && ErrorCode(err) != CodeNotFound {
 			return Incident{}, false, err
 		}
 		if err == nil && inc.State.Active() {
 			return inc, true, nil
 		}
-		delete(t.active, c.id)
+		delete(t.active, id)
 	}
 	return Incident{}, false, nil
 }
@@ -731,7 +878,7 @@ func (t *Tracker) urgent(ctx context.Context, tx Tx, c Call) error {
 	if err := tx.PutIncident(ctx, inc, prev); err != nil {
 		return err
 	}
-	t.remember(inc)
+	t.wrote(inc)
 	if err := tx.Append(ctx, EventInput{Type: EventIncidentUpdated, Actor: System.Name, Data: incidentEvent{Incident: inc, Reason: "urgent call " + c.ID}}); err != nil {
 		return err
 	}
@@ -748,7 +895,9 @@ func callSummary(c Call) string {
 
 // attachRepeat attaches a call that no cluster took to the active incident
 // whose place it is about (within its radius plus a margin, sharing a
-// category group): a repeat call about a known event (并单).
+// category group): a repeat call about a known event (并单). A repeat call
+// about a big incident written less than bigRefresh ago waits for the next
+// Advance, which attaches the calls waiting for each incident together.
 func (t *Tracker) attachRepeat(ctx context.Context, tx Tx, c Call) error {
 	cat, ok := t.wf.cfg.Taxonomy.Category(c.Category)
 	if !ok {
@@ -759,18 +908,73 @@ func (t *Tracker) attachRepeat(ctx context.Context, tx Tx, c Call) error {
 	}
 	reach := func(radius float64) float64 { return math.Max(radius, minRepeatRadius) + repeatCallBuffer }
 	sameGroup := func(a activeIncident) bool { return a.groups[cat.Group] }
-	inc, found, err := t.nearest(ctx, tx, orb.Point{c.Lon, c.Lat}, reach, sameGroup)
+	ids, err := t.near(ctx, tx, orb.Point{c.Lon, c.Lat}, reach, sameGroup)
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	if t.throttled(ids[0], 0, t.wf.now()) {
+		t.repeats[ids[0]] = append(t.repeats[ids[0]], c)
+		return nil
+	}
+	inc, found, err := t.firstActive(ctx, tx, ids)
 	if err != nil || !found {
 		return err
 	}
+	return t.attachRepeats(ctx, tx, inc, []Call{c})
+}
+
+// attachRepeats attaches repeat calls to inc, with one incident.updated.
+func (t *Tracker) attachRepeats(ctx context.Context, tx Tx, inc Incident, calls []Call) error {
+	ids := make([]string, len(calls))
+	for i, c := range calls {
+		ids[i] = c.ID
+	}
 	prev := inc.Version
-	if _, err := t.attach(ctx, tx, &inc, []string{c.ID}); err != nil {
+	n, err := t.attach(ctx, tx, &inc, ids)
+	if err != nil || n == 0 {
 		return err
 	}
 	inc.Version, inc.UpdatedAt = prev+1, t.wf.now()
 	if err := tx.PutIncident(ctx, inc, prev); err != nil {
 		return err
 	}
-	t.remember(inc)
-	return tx.Append(ctx, EventInput{Type: EventIncidentUpdated, Actor: System.Name, Data: incidentEvent{Incident: inc, Reason: "repeat call " + c.ID}})
+	t.wrote(inc)
+	reason := "repeat call " + ids[0]
+	if len(ids) > 1 {
+		reason = fmt.Sprintf("%d repeat calls, the last %s", len(ids), ids[len(ids)-1])
+	}
+	return tx.Append(ctx, EventInput{Type: EventIncidentUpdated, Actor: System.Name, Data: incidentEvent{Incident: inc, Reason: reason}})
+}
+
+// flushRepeats attaches the repeat calls that waited for their incident,
+// one update per incident; those a cluster took meanwhile stay with it,
+// and those whose incident is no longer active look for another.
+func (t *Tracker) flushRepeats(ctx context.Context, tx Tx) error {
+	if len(t.repeats) == 0 {
+		return nil
+	}
+	waiting := t.repeats
+	t.repeats = map[string][]Call{}
+	for _, id := range slices.Sorted(maps.Keys(waiting)) {
+		calls := slices.DeleteFunc(waiting[id], func(c Call) bool { return t.owner(c.ID) != "" })
+		if len(calls) == 0 {
+			continue
+		}
+		inc, found, err := t.firstActive(ctx, tx, []string{id})
+		if err != nil {
+			return err
+		}
+		if found {
+			if err := t.attachRepeats(ctx, tx, inc, calls); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, c := range calls {
+			if err := t.attachRepeat(ctx, tx, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

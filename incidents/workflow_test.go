@@ -273,6 +273,56 @@ func TestClustersThatJoinMergeTheirIncidentsIntoTheOlder(t *testing.T) {
 	}
 }
 
+// A big incident is written at most every few seconds: repeat calls about
+// it wait for the tracker's next Advance and join it together, with one
+// update that every dashboard on it receives.
+func TestRepeatCallsAboutABigIncidentJoinTogether(t *testing.T) {
+	e := newEnv(t)
+	lat, lon := 22.2080, 113.2970 // Jing'an, Doumen
+	for i := 0; i < 30; i++ {
+		la, lo := offset(lat, lon, float64(i%6*10), float64(i/6*10))
+		e.call(t, "waterlogging", la, lo, false)
+	}
+	if err := e.tracker.Advance(context.Background(), e.clock.Now()); err != nil { // the growth that waited
+		t.Fatal(err)
+	}
+	inc := e.incidents(t)[0]
+	if inc.CallCount != 30 {
+		t.Fatalf("incident has %d calls, want 30", inc.CallCount)
+	}
+	mark := e.events(t, 0)
+	last := mark[len(mark)-1].Seq
+	la, lo := offset(lat, lon, 20, 400) // near, but too far for the cluster
+	first := e.call(t, "fallen_tree", la, lo, false)
+	la, lo = offset(lat, lon, 20, -400)
+	second := e.call(t, "fallen_tree", la, lo, false)
+	got, _ := e.wf.GetIncident(context.Background(), leader, inc.ID)
+	if got.CallCount != 30 || countType(e.events(t, last), incidents.EventIncidentUpdated) != 0 {
+		t.Fatalf("before Advance the incident has %d calls and %d updates, want 30 and none yet",
+			got.CallCount, countType(e.events(t, last), incidents.EventIncidentUpdated))
+	}
+	if err := e.tracker.Advance(context.Background(), e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = e.wf.GetIncident(context.Background(), leader, inc.ID)
+	if got.CallCount != 32 || !slices.Contains(got.Calls, first.ID) || !slices.Contains(got.Calls, second.ID) {
+		t.Errorf("after Advance the incident has %d calls %v, want 32 with %s and %s", got.CallCount, got.Calls, first.ID, second.ID)
+	}
+	var updates []string
+	for _, ev := range e.events(t, last) {
+		if ev.Type == incidents.EventIncidentUpdated {
+			var d struct {
+				Reason string `json:"reason"`
+			}
+			json.Unmarshal(ev.Data, &d)
+			updates = append(updates, d.Reason)
+		}
+	}
+	if want := "2 repeat calls, the last " + second.ID; len(updates) != 1 || updates[0] != want {
+		t.Errorf("updates after Advance: %q, want one: %q", updates, want)
+	}
+}
+
 func TestRepeatCallsAttachToTheirIncident(t *testing.T) {
 	e := newEnv(t)
 	lat, lon := 22.2080, 113.2970 // Jing'an, Doumen
@@ -597,8 +647,8 @@ func TestBigIncidentListsItsFirstCallsAndCountsAll(t *testing.T) {
 			CallCount int      `json:"call_count"`
 		}
 		json.Unmarshal(evs[i].Data, &d)
-		if len(d.Calls) != 100 || d.CallCount != n || d.Calls[99] != inc.Calls[len(inc.Calls)-1] {
-			t.Errorf("last incident.updated lists %d calls (count %d), want the newest 100 of %d", len(d.Calls), d.CallCount, n)
+		if len(d.Calls) != incidents.EventCalls || d.CallCount != n || d.Calls[incidents.EventCalls-1] != inc.Calls[len(inc.Calls)-1] {
+			t.Errorf("last incident.updated lists %d calls (count %d), want the newest %d of %d", len(d.Calls), d.CallCount, incidents.EventCalls, n)
 		}
 		break
 	}
