@@ -172,18 +172,21 @@ type incidentEvent struct {
 	Note   *Note    `json:"note,omitempty"`
 }
 
-// eventCalls is how many call ids an incident event carries: the newest
-// ones, so that a dashboard learns each call's incident as it is attached;
-// the full list is GET /api/v1/incidents/{id}, the total call_count.
-const eventCalls = 100
+// EventCalls is how many call ids an incident event carries: the newest
+// ones, so that a dashboard learns each call's incident as it is attached
+// (the tracker attaches a few at a time); the full list is
+// GET /api/v1/incidents/{id}, the total call_count. On a busy night every
+// incident event goes to every leadership dashboard and to the departments
+// with tasks on it, and the ids were most of its bytes.
+const EventCalls = 20
 
-// MarshalJSON writes the event with only the incident's newest eventCalls
+// MarshalJSON writes the event with only the incident's newest EventCalls
 // call ids.
 func (e incidentEvent) MarshalJSON() ([]byte, error) {
 	type plain incidentEvent
 	p := plain(e)
-	if n := len(p.Calls); n > eventCalls {
-		p.Calls = p.Calls[n-eventCalls:]
+	if n := len(p.Calls); n > EventCalls {
+		p.Calls = p.Calls[n-EventCalls:]
 	}
 	return json.Marshal(p)
 }

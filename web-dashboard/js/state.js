@@ -54,6 +54,8 @@ export function resetState() {
 }
 
 const keepCallsMs = 2 * 60 * 60 * 1000;
+/** keepIncidentCalls is how many call ids of an incident are kept, newest last (the server keeps 500). */
+const keepIncidentCalls = 500;
 
 /** putCall stores a call and remembers which incident it belongs to, if known. */
 export function putCall(c) {
@@ -64,6 +66,13 @@ export function putCall(c) {
 export function putIncident(inc) {
   const cur = state.incidents.get(inc.id);
   if (cur && cur.version > inc.version) return false;
+  // Events carry only an incident's newest call ids: keep the older ones
+  // already known (calls stay in their incident).
+  if (cur && Array.isArray(cur.calls) && Array.isArray(inc.calls) && inc.calls.length < (inc.call_count ?? 0)) {
+    const have = new Set(inc.calls);
+    const older = cur.calls.filter((id) => !have.has(id));
+    inc = { ...inc, calls: [...older, ...inc.calls].slice(-keepIncidentCalls) };
+  }
   state.incidents.set(inc.id, inc);
   for (const id of inc.calls || []) state.callIncident.set(id, inc.id);
   return true;
