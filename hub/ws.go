@@ -423,6 +423,7 @@ func (c *wsConn) writeBatch(msgs []*message) error {
 	for _, m := range msgs {
 		c.cork.add(m.frame)
 	}
+	c.srv.ws.metrics.writes.Inc()
 	return c.cork.flush(time.Now().Add(c.cfg.WriteTimeout))
 }
 

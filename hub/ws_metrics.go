@@ -14,6 +14,7 @@ type wsMetrics struct {
 	closed           *prometheus.CounterVec
 	events           prometheus.Counter
 	deliveries       prometheus.Counter
+	writes           prometheus.Counter
 	remoteEvents     prometheus.Counter
 	remoteDuplicates prometheus.Counter
 	remoteDropped    prometheus.Counter
@@ -39,6 +40,9 @@ func wsMetricsFor(m *Metrics) *wsMetrics {
 	}))
 	w.deliveries = register(m, prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "flare_hub_deliveries_total", Help: "Messages queued for WebSocket connections (one per event per receiver).",
+	}))
+	w.writes = register(m, prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "flare_ws_writes_total", Help: "Writes of queued messages to WebSocket connections (one system call each; deliveries per write tell how well they are grouped).",
 	}))
 	w.remoteEvents = register(m, prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "flare_hub_broker_events_total", Help: "Events delivered as the broker brought them, before the store was read.",

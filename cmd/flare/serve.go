@@ -41,6 +41,7 @@ type serveConfig struct {
 	tileURL         string
 	tileAttribution string
 	sessionTTL      time.Duration
+	debugAddr       string
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -64,6 +65,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&c.tileURL, "tile-url", "", "map tile URL template for the dashboard, such as https://tiles.example.gov.cn/{z}/{x}/{y}.png (default: no tiles, district outlines only)")
 	fs.StringVar(&c.tileAttribution, "tile-attribution", "", "attribution shown on the dashboard's map with the tiles")
 	fs.DurationVar(&c.sessionTTL, "session-ttl", 12*time.Hour, "how long a dashboard sign-in lasts")
+	fs.StringVar(&c.debugAddr, "debug-addr", "", "address of a separate listener for Go's profiling endpoints (/debug/pprof/), such as 127.0.0.1:6060; off when empty; keep it off public networks")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -264,6 +266,13 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
+	if c.debugAddr != "" {
+		stopDebug, err := serveDebug(c.debugAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 	log.Info().Str("addr", ln.Addr().String()).Str("store", kind).Str("service_area", area.String()).
 		Str("version", version()).Msg("flare is serving")
 	fmt.Fprintf(stdout, "flare listening on http://%s\n", ln.Addr())
