@@ -9,10 +9,14 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"flare/citysim"
 )
 
 // loadConfig is the configuration of `flare loadtest`.
@@ -25,6 +29,8 @@ type loadConfig struct {
 	warmup   time.Duration
 	json     bool
 	seed     uint64
+	spread   string
+	profile  string
 	ws       wsLoadConfig
 }
 
@@ -56,12 +62,25 @@ func runLoadtest(ctx context.Context, args []string, getenv func(string) string,
 	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "load before measuring starts (not counted)")
 	fs.BoolVar(&c.json, "json", false, "print the report as JSON")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the generated calls")
+	fs.StringVar(&c.spread, "spread", "city", "where the calls come from: city (around Zhuhai's busy places, as flare simulate places them) or box (evenly over 375 km² of Xiangzhou and Doumen)")
+	fs.StringVar(&c.profile, "cpu-profile", "", "write the load tool's own CPU profile to this file (to tell its cost from the server's)")
 	c.ws.register(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
+	}
+	if c.profile != "" {
+		f, err := os.Create(c.profile)
+		if err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpu-profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	switch {
 	case c.ws.clients < 0:
@@ -80,6 +99,8 @@ func runLoadtest(ctx context.Context, args []string, getenv func(string) string,
 		return errors.New("--duration must be positive")
 	case c.duration+c.warmup > 2*time.Hour:
 		return errors.New("--duration and --warmup add up to more than two hours")
+	case c.spread != "city" && c.spread != "box":
+		return fmt.Errorf("--spread must be city or box, not %q", c.spread)
 	}
 	if c.ws.clients > 0 {
 		full, err := runWSLoad(ctx, c, c.ws, getenv, stdout)
@@ -135,6 +156,10 @@ func loadIntake(ctx context.Context, c loadConfig) (intakeReport, error) {
 		Transport: &http.Transport{MaxIdleConnsPerHost: c.posters, MaxConnsPerHost: c.posters},
 	}
 	defer client.CloseIdleConnections()
+	city, err := citysim.DefaultCity()
+	if err != nil {
+		return intakeReport{}, err
+	}
 	start := time.Now()
 	measureFrom := start.Add(c.warmup)
 	end := measureFrom.Add(c.duration)
@@ -184,6 +209,7 @@ func loadIntake(ctx context.Context, c loadConfig) (intakeReport, error) {
 		go func(p int) {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(c.seed, uint64(p)))
+			place := placer(c.spread, city)
 			var mine []time.Duration
 			var myFailed int
 			var myFailures []string
@@ -192,8 +218,9 @@ func loadIntake(ctx context.Context, c loadConfig) (intakeReport, error) {
 			for due := range schedule {
 				// The description carries the send time, from which WebSocket
 				// clients measure delivery latency.
+				lat, lon := place(rng)
 				body := fmt.Sprintf(`{"lat":%.6f,"lon":%.6f,"category":%q,"description":"lt:%d"}`,
-					22.22+rng.Float64()*0.14, 113.30+rng.Float64()*0.24, loadCategories[rng.IntN(len(loadCategories))], due.UnixNano())
+					lat, lon, loadCategories[rng.IntN(len(loadCategories))], due.UnixNano())
 				req, _ := http.NewRequestWithContext(context.WithoutCancel(ctx), "POST", c.url+"/api/v1/calls", strings.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+c.token)
 				req.Header.Set("Content-Type", "application/json")
@@ -264,6 +291,19 @@ func loadIntake(ctx context.Context, c loadConfig) (intakeReport, error) {
 		LatencyP50Ms: ms(0.50), LatencyP95Ms: ms(0.95), LatencyP99Ms: ms(0.99), LatencyMaxMs: ms(1),
 		LastSeq: lastSeq, FirstFailures: failures, acked: acked,
 	}, nil
+}
+
+// placer returns the function that places the calls of one poster.
+func placer(spread string, city *citysim.City) func(*rand.Rand) (lat, lon float64) {
+	if spread == "box" {
+		return func(rng *rand.Rand) (float64, float64) {
+			return 22.22 + rng.Float64()*0.14, 113.30 + rng.Float64()*0.24
+		}
+	}
+	return func(rng *rand.Rand) (float64, float64) {
+		p, _, _ := city.Place(rng)
+		return p.Lat(), p.Lon()
+	}
 }
 
 var loadCategories = []string{"waterlogging", "fallen_tree", "power_outage", "water_supply", "traffic", "noise", "road_damage", "other"}

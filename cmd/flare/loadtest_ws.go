@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"flare/hub/auth"
+	"flare/incidents/defaults"
 )
 
 // wsLoadConfig is the WebSocket side of `flare loadtest`.
@@ -48,13 +50,34 @@ func (w *wsLoadConfig) register(fs interface {
 }) {
 	fs.IntVar(&w.clients, "ws-clients", 0, "WebSocket clients to connect (0: measure call intake only)")
 	fs.StringVar(&w.roles, "ws-roles", "leader=0.4,agent=0.3,dept=0.2,admin=0.1", "role mix of the WebSocket clients, as role=share pairs")
-	fs.StringVar(&w.depts, "ws-depts", "water,power,gas,roads,health", "department codes given to dept clients in turn")
+	fs.StringVar(&w.depts, "ws-depts", "", "department codes given to dept clients in turn (default: every built-in department)")
 	fs.Float64Var(&w.connRate, "ws-connect-rate", 500, "new WebSocket connections per second while connecting")
 	fs.BoolVar(&w.idle, "ws-idle", false, "hold the connections for --duration without posting calls (memory per connection)")
 	fs.IntVar(&w.serverPID, "server-pid", 0, "pid of the Flare server on this machine, to read its RSS from /proc (default: its /metrics)")
 	fs.StringVar(&w.dataDir, "data-dir", "", "data dir holding the server's signing secret, to mint tokens for every role (or set FLARE_SECRET)")
 	fs.DurationVar(&w.drain, "ws-drain", 10*time.Second, "how long clients may take to receive the last call after posting stops")
 	fs.StringVar(&w.url, "ws-url", "", "base URL of the node the WebSocket clients connect to (default: --url; another node to measure fan-out between nodes)")
+}
+
+// loadDepts returns the department codes of --ws-depts, or those of the
+// built-in departments when it is empty.
+func loadDepts(list string) ([]string, error) {
+	if list != "" {
+		return strings.Split(list, ","), nil
+	}
+	var d struct {
+		Departments []struct {
+			Code string `json:"code"`
+		} `json:"departments"`
+	}
+	if err := json.Unmarshal(defaults.Departments, &d); err != nil {
+		return nil, fmt.Errorf("built-in departments: %w", err)
+	}
+	codes := make([]string, len(d.Departments))
+	for i, dep := range d.Departments {
+		codes[i] = dep.Code
+	}
+	return codes, nil
 }
 
 // wsReport is what the load test measured of WebSocket delivery.
@@ -307,7 +330,10 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 	if err != nil {
 		return loadReport{}, err
 	}
-	depts := strings.Split(w.depts, ",")
+	depts, err := loadDepts(w.depts)
+	if err != nil {
+		return loadReport{}, err
+	}
 	rep := &wsReport{Clients: w.clients, Roles: map[string]int{}, CloseCodes: map[string]int{}}
 	for r, n := range counts {
 		rep.Roles[string(r)] = n
