@@ -500,7 +500,8 @@ func (d *Detector) insert(p Point, t int64) {
 	found := d.queryCos(d.bufs[0][:0], p.Lat, p.Lon, cosLat, -1)
 	d.bufs[0] = found
 	me := nref{idx: i, gen: h.gen}
-	if need := 2*len(found) + 8; h.class == 0 || 1<<h.class < need || 1<<h.class > 4*need {
+	// Room for the neighbours found and about as many to come.
+	if need := 2*len(found) + 8; h.class != listClass(need) {
 		d.newList(i, need)
 	}
 	h.n = int32(len(found)) + 1

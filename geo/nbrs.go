@@ -23,8 +23,14 @@ func (d *Detector) nbrs(i int32) []nref {
 func (d *Detector) newList(i int32, n int) {
 	h := &d.hot[i]
 	d.freeList(h)
-	class := max(minClass, bits.Len(uint(n-1)))
-	h.off, h.len, h.class = d.run(class), 0, uint8(class)
+	class := listClass(n)
+	h.off, h.len, h.class = d.run(int(class)), 0, class
+}
+
+// listClass returns the size class of the smallest run of at least n
+// entries.
+func listClass(n int) uint8 {
+	return uint8(max(minClass, bits.Len(uint(n-1))))
 }
 
 // freeList returns h's run, if it has one, to the free runs.
