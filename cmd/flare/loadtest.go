@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/paulmach/orb"
 
 	"flare/citysim"
 )
@@ -301,8 +304,15 @@ func placer(spread string, city *citysim.City) func(*rand.Rand) (lat, lon float6
 		}
 	}
 	return func(rng *rand.Rand) (float64, float64) {
-		p, _, _ := city.Place(rng)
-		return p.Lat(), p.Lon()
+		for {
+			// The body carries six decimals: a place on a district's edge
+			// may fall outside once rounded.
+			p, _, _ := city.Place(rng)
+			lat, lon := math.Round(p.Lat()*1e6)/1e6, math.Round(p.Lon()*1e6)/1e6
+			if citysim.Locate(city.Districts, orb.Point{lon, lat}) != nil {
+				return lat, lon
+			}
+		}
 	}
 }
 
