@@ -30,7 +30,15 @@ func (s *Server) handleCreateCall(w http.ResponseWriter, r *http.Request) {
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, call)
+	writeCall(w, status, call)
+}
+
+// writeCall writes call as the JSON body of a response with status.
+func writeCall(w http.ResponseWriter, status int, call incidents.Call) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(call.AppendJSON(make([]byte, 0, 512)), '\n'))
 }
 
 func (s *Server) handleGetCall(w http.ResponseWriter, r *http.Request) {
@@ -39,7 +47,7 @@ func (s *Server) handleGetCall(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, call)
+	writeCall(w, http.StatusOK, call)
 }
 
 type callPage struct {

@@ -1,8 +1,10 @@
 package incidents
 
 import (
-	"encoding/json"
+	"math"
+	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Call is one citizen call as registered by the call floor and stored.
@@ -72,9 +74,120 @@ type GeoPoint struct {
 // MarshalJSON writes the call with its location as a GeoJSON Point besides
 // lat and lon.
 func (c Call) MarshalJSON() ([]byte, error) {
-	type plain Call
-	return json.Marshal(struct {
-		plain
-		Location GeoPoint `json:"location"`
-	}{plain(c), GeoPoint{Type: "Point", Coordinates: [2]float64{c.Lon, c.Lat}}})
+	return c.AppendJSON(make([]byte, 0, 384)), nil
+}
+
+// AppendJSON appends the call's JSON (as MarshalJSON writes it) to dst.
+// Every call is encoded at least twice on its way in (its call.received
+// event and the answer to the POST), so it is written by hand rather than
+// by reflection.
+func (c Call) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = appendJSONString(dst, c.ID)
+	dst = append(dst, `,"seq":`...)
+	dst = strconv.AppendInt(dst, c.Seq, 10)
+	dst = append(dst, `,"received_at":"`...)
+	dst = c.ReceivedAt.AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","recorded_at":"`...)
+	dst = c.RecordedAt.AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","lat":`...)
+	dst = appendJSONFloat(dst, c.Lat)
+	dst = append(dst, `,"lon":`...)
+	dst = appendJSONFloat(dst, c.Lon)
+	if c.Address != "" {
+		dst = append(dst, `,"address":`...)
+		dst = appendJSONString(dst, c.Address)
+	}
+	dst = append(dst, `,"category":`...)
+	dst = appendJSONString(dst, c.Category)
+	if c.Description != "" {
+		dst = append(dst, `,"description":`...)
+		dst = appendJSONString(dst, c.Description)
+	}
+	dst = append(dst, `,"urgent":`...)
+	dst = strconv.AppendBool(dst, c.Urgent)
+	if c.Caller != "" {
+		dst = append(dst, `,"caller":`...)
+		dst = appendJSONString(dst, c.Caller)
+	}
+	if c.Actor != "" {
+		dst = append(dst, `,"actor":`...)
+		dst = appendJSONString(dst, c.Actor)
+	}
+	dst = append(dst, `,"location":{"type":"Point","coordinates":[`...)
+	dst = appendJSONFloat(dst, c.Lon)
+	dst = append(dst, ',')
+	dst = appendJSONFloat(dst, c.Lat)
+	return append(dst, "]}}"...)
+}
+
+// appendJSONFloat appends f as encoding/json writes a float64. f is finite
+// (validation keeps NaN and infinities out).
+func appendJSONFloat(dst []byte, f float64) []byte {
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	dst = strconv.AppendFloat(dst, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9, as encoding/json does
+		if n := len(dst); n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
+			dst[n-2] = dst[n-1]
+			dst = dst[:n-1]
+		}
+	}
+	return dst
+}
+
+// appendJSONString appends s as a JSON string, escaped as encoding/json
+// escapes it (HTML characters and U+2028/U+2029 included; invalid UTF-8
+// becomes U+FFFD).
+func appendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -100,11 +99,7 @@ func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (pla
 	)
 	for k, i := range plan.Create {
 		c := plan.Results[i].Call // Seq is set by the statement
-		b, err := json.Marshal(c)
-		if err != nil {
-			return plan, 0, err
-		}
-		data[k], callIDs[k], received[k], recorded[k] = string(b), c.ID, c.ReceivedAt, c.RecordedAt
+		data[k], callIDs[k], received[k], recorded[k] = string(c.AppendJSON(nil)), c.ID, c.ReceivedAt, c.RecordedAt
 		lats[k], lons[k], addresses[k], cats[k] = c.Lat, c.Lon, c.Address, c.Category
 		descs[k], urgents[k], callers[k], actors[k] = c.Description, c.Urgent, c.Caller, c.Actor
 		hashes[k] = calls[i].RequestHash

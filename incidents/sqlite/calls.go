@@ -134,12 +134,10 @@ func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (pla
 		chunk := plan.Create[from:min(from+insertChunk, len(plan.Create))]
 		events := make([]any, 0, 5*len(chunk))
 		rows := make([]any, 0, 14*len(chunk))
+		var data []byte
 		for _, i := range chunk {
 			c := plan.Results[i].Call
-			data, err := json.Marshal(c)
-			if err != nil {
-				return plan, 0, err
-			}
+			data = c.AppendJSON(data[:0])
 			events = append(events, c.Seq, incidents.EventCallReceived, c.RecordedAt.UnixNano(), c.Actor, string(data))
 			var key any // NULL without a key
 			if k := calls[i].IdempotencyKey; k != "" {
