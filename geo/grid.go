@@ -30,20 +30,24 @@ type grid struct {
 	sinHalf   float64 // sin(eps/2R), widened a little
 	rowDeg    float64 // row height in degrees
 	nrows     int32
-	rows      map[int32]*rowInfo
-	recent    [64]*rowInfo // rows by row number modulo 64, in front of rows
-	cosMargin float64      // degrees added to |lat| before taking a cosine lower bound
+	cosMargin float64 // degrees added to |lat| before taking a cosine lower bound
+	// rows caches the layouts of rows by row number modulo rowCache; a
+	// query spans at most five consecutive rows, so that the layouts it
+	// holds are never evicted while it runs.
+	rows [rowCache]rowInfo
 }
+
+const rowCache = 1024
 
 // rowInfo is the column layout of one row.
 type rowInfo struct {
-	row     int32
 	colDeg  float64 // column width in degrees; 360/ncols
-	ncols   int32
 	cosMin  float64 // lower bound of cos(lat) over the row
 	latLo   float64
 	latHi   float64
 	nearest float64 // smallest |lat| in the row
+	row     int32   // -1 in an empty cache slot
+	ncols   int32
 }
 
 func newGrid(eps float64) *grid {
@@ -54,10 +58,12 @@ func newGrid(eps float64) *grid {
 		epsDeg:    e/deg*grow + 1e-12,
 		sinHalf:   math.Sin(e/2) * grow,
 		rowDeg:    h / deg,
-		rows:      make(map[int32]*rowInfo),
 		cosMargin: 1e-9,
 	}
 	g.nrows = int32(math.Ceil(180 / g.rowDeg))
+	for k := range g.rows {
+		g.rows[k].row = -1
+	}
 	return g
 }
 
@@ -72,18 +78,16 @@ func (g *grid) row(lat float64) int32 {
 	return r
 }
 
-// info returns the column layout of row r, computing it on first use.
+// info returns the column layout of row r, computing it unless it is
+// cached. It is valid until info is asked for a row rowCache rows away.
 func (g *grid) info(r int32) *rowInfo {
-	if ri := g.recent[r&63]; ri != nil && ri.row == r {
-		return ri
-	}
-	if ri, ok := g.rows[r]; ok {
-		g.recent[r&63] = ri
+	ri := &g.rows[r%rowCache]
+	if ri.row == r {
 		return ri
 	}
 	lo := -90 + float64(r)*g.rowDeg
 	hi := math.Min(90, lo+g.rowDeg)
-	ri := &rowInfo{row: r, latLo: lo, latHi: hi}
+	*ri = rowInfo{row: r, latLo: lo, latHi: hi}
 	if lo <= 0 && hi >= 0 {
 		ri.nearest = 0
 	} else {
@@ -107,8 +111,6 @@ func (g *grid) info(r int32) *rowInfo {
 		ri.ncols = int32(n)
 	}
 	ri.colDeg = 360 / float64(ri.ncols)
-	g.rows[r] = ri
-	g.recent[r&63] = ri
 	return ri
 }
 
