@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"time"
+	"unsafe"
 )
 
 // Errors wrapped by Add when it rejects a point.
@@ -83,6 +85,7 @@ type Detector struct {
 	reanchor []int32
 	suspects []*cell
 	acc      []cellCount
+	cellIx   cellIndex
 	touched  []*component
 	spare    []*component
 	bfs      bfsState
@@ -639,17 +642,27 @@ func (d *Detector) makeCore(c int32, nb []nref) {
 
 // cellCount is a number of core points in a cell.
 type cellCount struct {
-	c *cell
-	n int32
+	c    *cell
+	n    int32
+	slot int32 // in cellIndex
+}
+
+// cellIndex finds a cell's entry in the counts being made by countCores: an
+// open-addressing table of indices into them, plus one, keyed by the cell's
+// address. Entries are cleared after use, one per cell counted.
+type cellIndex [256]int16
+
+func cellHash(c *cell) int {
+	return int((uint64(uintptr(unsafe.Pointer(c))) * 0x9e3779b97f4a7c15) >> 56)
 }
 
 // countCores counts the core points among nb per cell other than a, without
-// touching those cells: a neighbour list is mostly grouped by cell, so the
-// cell of the previous neighbour is tried first. Non-core points are
-// anchored at c when they have no anchor (!unmake), or unanchored when
-// their anchor is c (unmake), and then appended to reanchor.
+// touching those cells. Non-core points are anchored at c when they have no
+// anchor (!unmake), or unanchored when their anchor is c (unmake), and then
+// appended to reanchor.
 func (d *Detector) countCores(a *cell, nb []nref, c int32, unmake bool, reanchor []int32) ([]cellCount, []int32) {
 	acc := d.acc[:0]
+	ix := &d.cellIx
 	last := -1
 	for _, ref := range nb {
 		r := ref.idx
@@ -664,16 +677,31 @@ func (d *Detector) countCores(a *cell, nb []nref, c int32, unmake bool, reanchor
 				acc[last].n++
 				continue
 			}
-			last = -1
-			for k := range acc {
+			h := cellHash(b) & (len(ix) - 1)
+			for {
+				k := int(ix[h]) - 1
+				if k < 0 {
+					if len(acc) >= len(ix)/2 {
+						// Too many cells for the table: count b on
+						// its own entry, found by a search.
+						k = slices.IndexFunc(acc, func(x cellCount) bool { return x.c == b })
+						if k < 0 {
+							k = len(acc)
+							acc = append(acc, cellCount{c: b, slot: -1})
+						}
+						last = k
+						break
+					}
+					ix[h] = int16(len(acc) + 1)
+					last = len(acc)
+					acc = append(acc, cellCount{c: b, slot: int32(h)})
+					break
+				}
 				if acc[k].c == b {
 					last = k
 					break
 				}
-			}
-			if last < 0 {
-				last = len(acc)
-				acc = append(acc, cellCount{c: b})
+				h = (h + 1) & (len(ix) - 1)
 			}
 			acc[last].n++
 		case !unmake && q.anchor < 0:
@@ -687,6 +715,11 @@ func (d *Detector) countCores(a *cell, nb []nref, c int32, unmake bool, reanchor
 }
 
 func (d *Detector) clearAcc(acc []cellCount) {
+	for _, x := range acc {
+		if x.slot >= 0 {
+			d.cellIx[x.slot] = 0
+		}
+	}
 	clear(acc)
 	d.acc = acc[:0]
 }
