@@ -396,7 +396,7 @@ func (d *Detector) advance(t int64) {
 }
 
 // query appends to dst the points within eps of (lat, lon), leaving out the
-// point skip. Candidates pass two cheap tests that only ever discard points
+// point skip. Candidates pass cheap tests that only ever discard points
 // farther than eps, then orb's geo.DistanceHaversine decides.
 func (d *Detector) query(dst []int32, lat, lon float64, skip int32) []int32 {
 	return d.queryCos(dst, lat, lon, math.Cos(lat*deg), skip)
@@ -431,17 +431,38 @@ func (d *Detector) queryCos(dst []int32, lat, lon, cosLat float64, skip int32) [
 			}
 		}
 	}
+	// A candidate is pruned when it is farther than eps in latitude, farther
+	// than the span allows in longitude, or surely far: the haversine term
+	// a = sin²(dLat/2) + cos·cos'·sin²(dLon/2) is bounded from below with
+	// sin x >= x - x³/6 (0 <= x <= 1) and with the cosines lowered by a
+	// relative 1e-12, and that bound exceeds sin²(eps/2R), itself widened by
+	// a relative 1e-9, far beyond the rounding error of either computation.
+	// Whatever is left, orb decides.
+	epsDeg, lim := g.epsDeg, g.sinHalf*g.sinHalf
+	cq := cosLat * (1 - 1e-12)
 	cand := d.cand[:0]
 	for _, l := range lists {
 		dLon := d.spanBuf[l.span].dLon
-		for _, e := range l.es {
-			if e.idx == skip || math.Abs(e.lat-lat) > g.epsDeg || lonGap(e.lon, lon) > dLon {
+		for k := range l.es {
+			e := &l.es[k]
+			dl := math.Abs(e.lat - lat)
+			if dl > epsDeg {
 				continue
 			}
-			if g.surelyFar(lat, lon, cosLat, e.lat, e.lon, float64(e.cos)) {
+			dn := math.Abs(e.lon - lon)
+			if dn > 180 {
+				dn = 360 - dn
+			}
+			if dn > dLon || e.idx == skip {
 				continue
 			}
-			cand = append(cand, e)
+			if x, y := dl*(deg/2), dn*(deg/2); x <= 1 && y <= 1 {
+				sx, sy := x*(1-x*x/6), y*(1-y*y/6)
+				if sx*sx+cq*float64(e.cos)*sy*sy > lim {
+					continue
+				}
+			}
+			cand = append(cand, *e)
 		}
 	}
 	for _, e := range cand {

@@ -180,34 +180,6 @@ func (g *grid) spans(dst []span, lat, lon, cosLat float64) []span {
 	return dst
 }
 
-// surelyFar reports whether two positions, given with the cosines of their
-// latitudes, are certainly more than eps apart by orb's haversine distance.
-// It bounds the haversine term a = sin²(dLat/2) + cos·cos'·sin²(dLon/2) from
-// below with sin x >= x - x³/6 (x >= 0), and answers true only when that
-// bound exceeds sin²(eps/2R) widened by a relative 1e-9, far beyond the
-// rounding error of either computation. It answers false, leaving the
-// decision to orb, whenever the bound does not apply.
-func (g *grid) surelyFar(lat1, lon1, cos1, lat2, lon2, cos2 float64) bool {
-	x := math.Abs(lat1-lat2) * (deg / 2)
-	y := lonGap(lon1, lon2) * (deg / 2)
-	if x > 1 || y > 1 {
-		return false
-	}
-	sx := x * (1 - x*x/6)
-	sy := y * (1 - y*y/6)
-	c := cos1 * cos2 * (1 - 1e-12)
-	return sx*sx+c*sy*sy > g.sinHalf*g.sinHalf
-}
-
-// lonGap returns |a-b| in degrees, taken the short way round.
-func lonGap(a, b float64) float64 {
-	d := math.Abs(a - b)
-	if d > 180 {
-		d = 360 - d
-	}
-	return d
-}
-
 // within reports whether two positions are neighbours: orb's haversine
 // distance between them is at most eps.
 func within(lat1, lon1, lat2, lon2, eps float64) bool {
