@@ -261,11 +261,62 @@ func (d *Detector) checkSplits() {
 			}
 		}
 		d.bfs.starts = starts
-		if len(starts) >= 2 {
+		if len(starts) >= 2 && !joinedNearby(starts) {
 			d.splitSearch(comp, starts)
 		}
 	}
 	clear(d.bfs.starts)
+}
+
+// joinedNearby reports whether the cells are all connected through links
+// between them or common linked neighbours, found without leaving the
+// cells' own edges. The cells of a cluster that lost links stay connected
+// when the cells at the ends of the lost links are, so that a true answer
+// spares the search; a false one proves nothing.
+func joinedNearby(cells []*cell) bool {
+	const most = 8
+	n := len(cells)
+	if n > most {
+		return false
+	}
+	var parent [most]int
+	for i := range parent {
+		parent[i] = i
+	}
+	find := func(i int) int {
+		for parent[i] != i {
+			i = parent[i]
+		}
+		return i
+	}
+	groups := n
+	for i := 0; i < n && groups > 1; i++ {
+		for j := i + 1; j < n && groups > 1; j++ {
+			if fi, fj := find(i), find(j); fi != fj && nearby(cells[i], cells[j]) {
+				parent[fj] = fi
+				groups--
+			}
+		}
+	}
+	return groups == 1
+}
+
+// nearby reports whether cells a and b are linked or share a linked
+// neighbour.
+func nearby(a, b *cell) bool {
+	for _, e := range a.edges {
+		if e.to == b {
+			return true
+		}
+	}
+	for _, e := range a.edges {
+		for _, f := range b.edges {
+			if e.to == f.to {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (d *Detector) splitSearch(comp *component, starts []*cell) {
