@@ -85,6 +85,7 @@ type Detector struct {
 	reanchor []int32
 	suspects []*cell
 	acc      []cellCount
+	pend     []int32
 	cellIx   cellIndex
 	touched  []*component
 	spare    []*component
@@ -653,8 +654,12 @@ func (d *Detector) makeCore(c int32, nb []nref) {
 	d.touch(a.comp)
 	a.comp.size++
 	a.comp.cores++
-	// Count the core neighbours per cell, then link each cell once.
-	acc, _ := d.countCores(a, nb, c, false, nil)
+	// Non-core neighbours without an anchor are anchored at c. Then the
+	// core neighbours are counted per cell, and each cell linked once.
+	acc, pend := d.countCores(a, nb, -1)
+	for _, r := range pend {
+		d.setAnchor(r, c)
+	}
 	for _, x := range acc {
 		d.link(a, x.c, x.n)
 	}
@@ -678,61 +683,69 @@ func cellHash(c *cell) int {
 }
 
 // countCores counts the core points among nb per cell other than a, without
-// touching those cells. Non-core points are anchored at c when they have no
-// anchor (!unmake), or unanchored when their anchor is c (unmake), and then
-// appended to reanchor.
-func (d *Detector) countCores(a *cell, nb []nref, c int32, unmake bool, reanchor []int32) ([]cellCount, []int32) {
+// touching those cells, and lists the non-core points among nb whose anchor
+// is anchor (-1: that have none). Its loop makes no calls, so that its
+// variables stay in registers.
+func (d *Detector) countCores(a *cell, nb []nref, anchor int32) ([]cellCount, []int32) {
 	acc := d.acc[:0]
+	if cap(acc) < len(d.cellIx)/2 {
+		acc = make([]cellCount, 0, len(d.cellIx)/2)
+	}
+	if cap(d.pend) < len(nb) {
+		d.pend = make([]int32, 0, 2*len(nb))
+	}
+	pend := d.pend[:len(nb)]
+	np := 0
 	ix := &d.cellIx
+	hot := d.hot
 	last := -1
 	for _, ref := range nb {
-		r := ref.idx
-		q := &d.hot[r]
-		switch {
-		case q.core:
-			b := q.cell
-			if b == a {
-				continue
+		q := &hot[ref.idx]
+		if !q.core {
+			if q.anchor == anchor {
+				pend[np] = ref.idx
+				np++
 			}
-			if last >= 0 && acc[last].c == b {
-				acc[last].n++
-				continue
-			}
-			h := cellHash(b) & (len(ix) - 1)
-			for {
-				k := int(ix[h]) - 1
-				if k < 0 {
-					if len(acc) >= len(ix)/2 {
-						// Too many cells for the table: count b on
-						// its own entry, found by a search.
-						k = slices.IndexFunc(acc, func(x cellCount) bool { return x.c == b })
-						if k < 0 {
-							k = len(acc)
-							acc = append(acc, cellCount{c: b, slot: -1})
-						}
-						last = k
-						break
-					}
-					ix[h] = int16(len(acc) + 1)
-					last = len(acc)
-					acc = append(acc, cellCount{c: b, slot: int32(h)})
-					break
-				}
-				if acc[k].c == b {
-					last = k
-					break
-				}
-				h = (h + 1) & (len(ix) - 1)
-			}
-			acc[last].n++
-		case !unmake && q.anchor < 0:
-			d.setAnchor(r, c)
-		case unmake && q.anchor == c:
-			d.unanchor(r)
-			reanchor = append(reanchor, r)
+			continue
 		}
+		if q.cell == a {
+			continue
+		}
+		b := q.cell
+		if last >= 0 && acc[last].c == b {
+			acc[last].n++
+			continue
+		}
+		h := cellHash(b) & (len(ix) - 1)
+		var k int
+		for {
+			k = int(ix[h]) - 1
+			if k < 0 {
+				if len(acc) == cap(acc) {
+					// Too many cells for the table: b is counted on an
+					// entry of its own, found by a search.
+					k = slices.IndexFunc(acc, func(x cellCount) bool { return x.c == b })
+					if k < 0 {
+						k = len(acc)
+						acc = append(acc, cellCount{c: b, slot: -1})
+					}
+				} else {
+					k = len(acc)
+					ix[h] = int16(k + 1)
+					acc = acc[:k+1]
+					acc[k] = cellCount{c: b, slot: int32(h)}
+				}
+				break
+			}
+			if acc[k].c == b {
+				break
+			}
+			h = (h + 1) & (len(ix) - 1)
+		}
+		last = k
+		acc[last].n++
 	}
-	return acc, reanchor
+	return acc, pend[:np]
 }
 
 func (d *Detector) clearAcc(acc []cellCount) {
@@ -751,7 +764,11 @@ func (d *Detector) clearAcc(acc []cellCount) {
 func (d *Detector) unmakeCore(c int32, nb []nref, reanchor []int32) []int32 {
 	d.hot[c].core = false
 	a := d.hot[c].cell
-	acc, reanchor := d.countCores(a, nb, c, true, reanchor)
+	acc, pend := d.countCores(a, nb, c)
+	for _, r := range pend {
+		d.unanchor(r)
+	}
+	reanchor = append(reanchor, pend...)
 	for _, x := range acc {
 		d.unlink(a, x.c, x.n)
 	}
