@@ -108,21 +108,24 @@ type point struct {
 }
 
 // hotPoint holds what every arrival and expiry reads and writes on each
-// neighbour, in an array of its own that is small enough to stay in cache.
+// neighbour, in an array of its own, one cache line a point.
 type hotPoint struct {
 	cell   *cell  // nil when the slot is free
 	n      int32  // neighbours in the window, itself included
 	anchor int32  // for a border point, the core it belongs through; else -1
 	gen    uint32 // incremented when the slot is freed
 	// The point's neighbour list is d.nbuf[off:off+len], in a run of
-	// 1<<class entries (class 0: no run). Entries for points that have
-	// left the window are dropped lazily, by compact.
+	// 1<<class entries (class 0: no run), followed by tail[:nin]; see
+	// nbrs.go. Entries for points that have left the window are dropped
+	// lazily, by compact.
 	off, len int32
-	class    uint8
-	core     bool
 	// The first pre entries of the list are points that come before this
 	// one in the expiry queue, so that they have all left when it does.
-	pre uint16
+	pre   uint16
+	class uint8
+	core  bool
+	nin   uint8
+	tail  [3]nref
 }
 
 // nref refers to a point in a slot; it is stale once the slot's gen moves on.
@@ -544,9 +547,13 @@ func (d *Detector) insert(p Point, t int64) {
 	if h.n >= d.minCalls {
 		fresh = append(fresh, i)
 	}
+	own := d.nbuf[h.off : h.off+int32(len(found))]
+	for k, r := range found {
+		own[k] = nref{idx: r, gen: d.hot[r].gen}
+	}
+	h.len = int32(len(found))
 	for _, r := range found {
 		o := &d.hot[r]
-		d.addNbr(h, nref{idx: r, gen: o.gen})
 		d.addNbr(o, me)
 		o.n++
 		if o.n == d.minCalls {

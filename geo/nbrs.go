@@ -7,15 +7,34 @@ import "math/bits"
 // Freed runs are kept by size class for reuse. The arena holds no pointers,
 // so the garbage collector does not scan it, and a list costs no allocation
 // once the arena has grown to the window's needs.
+//
+// The latest entries of a list wait in its hotPoint's tail, and go to the
+// arena a tail at a time: an arrival adds itself to the list of each of its
+// neighbours, whose hotPoint it reads anyway, and so reaches into the arena
+// for one neighbour in len(tail) rather than for every one. The run always
+// has room for the tail.
 
 // minClass is the size class of the smallest run: 1<<minClass entries.
 const minClass = 3
 
-// nbrs returns point i's neighbour list. It is valid until the next
-// addNbr or newList.
+// nbrs returns point i's neighbour list, moving its tail to the arena. It
+// is valid until the next addNbr or newList.
 func (d *Detector) nbrs(i int32) []nref {
 	h := &d.hot[i]
+	d.flush(h)
 	return d.nbuf[h.off : h.off+h.len : h.off+h.len]
+}
+
+// flush moves h's tail to the arena.
+func (d *Detector) flush(h *hotPoint) {
+	if h.nin > 0 {
+		dst := d.nbuf[h.off+h.len : h.off+h.len+int32(h.nin)]
+		for k := range h.tail[:h.nin] {
+			dst[k] = h.tail[k]
+		}
+		h.len += int32(h.nin)
+		h.nin = 0
+	}
 }
 
 // newList gives point i an empty list with room for at least n entries,
@@ -62,16 +81,18 @@ func (d *Detector) run(c int) int32 {
 // maxArena bounds the arena so that offsets fit in an int32.
 const maxArena = 1<<31 - 1
 
-// addNbr appends r to h's list, moving it to a run twice as large when it
-// is full.
+// addNbr appends r to h's list, through its tail, moving the list to a run
+// twice as large when the run has no room left for the tail.
 func (d *Detector) addNbr(h *hotPoint, r nref) {
-	if h.len == 1<<h.class {
+	if h.len+int32(h.nin) == 1<<h.class {
 		c := int(h.class) + 1
 		off := d.run(c)
 		copy(d.nbuf[off:], d.nbuf[h.off:h.off+h.len])
 		d.freeRuns[h.class] = append(d.freeRuns[h.class], h.off)
 		h.off, h.class = off, uint8(c)
 	}
-	d.nbuf[h.off+h.len] = r
-	h.len++
+	h.tail[h.nin] = r
+	if h.nin++; int(h.nin) == len(h.tail) {
+		d.flush(h)
+	}
 }
