@@ -66,9 +66,9 @@ type Detector struct {
 	blocks blockTable // occupied cells, eight by eight
 	ncells int
 	byID   map[ClusterID]*component
-	ids    map[string]int32 // points in the window by id
-	pts    []point          // slab; free slots are listed in free
-	hot    []hotPoint       // beside pts
+	ids    idTable    // points in the window by id
+	pts    []point    // slab; free slots are listed in free
+	hot    []hotPoint // beside pts
 	free   []int32
 	queue  []queued // live points by (time, seq), from head on
 	head   int
@@ -102,6 +102,7 @@ type point struct {
 	t int64
 
 	id       string
+	idHash   uint64
 	category string
 	seq      uint64
 	lat, lon float64
@@ -283,7 +284,7 @@ func NewDetector(r Rule, opts Options) (*Detector, error) {
 		grid:     newGrid(r.Eps),
 		blocks:   newBlockTable(),
 		byID:     make(map[ClusterID]*component),
-		ids:      make(map[string]int32),
+		ids:      newIDTable(),
 	}
 	d.events = &d.own
 	return d, nil
@@ -352,17 +353,18 @@ func (d *Detector) Add(p Point) error {
 	if !d.rule.Matches(p.Category) {
 		return nil
 	}
-	if d.has(p.ID) {
+	h := idHash(p.ID)
+	if d.has(p.ID, h) {
 		return fmt.Errorf("point %q: %w", p.ID, ErrDuplicate)
 	}
-	d.insert(p, t)
+	d.insert(p, t, h)
 	return nil
 }
 
-// has reports whether a point with the id is in the window.
-func (d *Detector) has(id string) bool {
-	_, ok := d.ids[id]
-	return ok
+// has reports whether a point with the id, which hashes to h, is in the
+// window.
+func (d *Detector) has(id string, h uint64) bool {
+	return d.ids.find(h, id, d.pts) >= 0
 }
 
 // admit checks a point's time against the detector's time.
@@ -514,8 +516,9 @@ func (d *Detector) alloc() int32 {
 	return int32(len(d.pts) - 1)
 }
 
-// insert takes a point into the window and updates the clusters.
-func (d *Detector) insert(p Point, t int64) {
+// insert takes a point, whose id hashes to idh, into the window and updates
+// the clusters.
+func (d *Detector) insert(p Point, t int64, idh uint64) {
 	d.beginStep()
 	i := d.alloc()
 	d.seq++
@@ -523,7 +526,8 @@ func (d *Detector) insert(p Point, t int64) {
 	q.id, q.category, q.t, q.seq, q.lat, q.lon = p.ID, p.Category, t, d.seq, p.Lat, p.Lon
 	h := &d.hot[i]
 	h.anchor = -1
-	d.ids[p.ID] = i
+	q.idHash = idh
+	d.ids.put(idh, i)
 	cosLat := math.Cos(p.Lat * deg)
 	found := d.queryCos(d.bufs[0][:0], p.Lat, p.Lon, cosLat, -1)
 	d.bufs[0] = found
@@ -576,7 +580,7 @@ func (d *Detector) insert(p Point, t int64) {
 func (d *Detector) expire(i int32) {
 	d.beginStep()
 	id := d.pts[i].id
-	delete(d.ids, id)
+	d.ids.del(d.pts[i].idHash, i)
 	// The live neighbours of i, leaving out those that came before it in
 	// the queue without looking at them: they have all left. The list is
 	// dropped with i, so it is filtered in place without bookkeeping.

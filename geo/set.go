@@ -81,8 +81,9 @@ func (s *Set) Add(p Point) error {
 		}
 	}
 	s.Advance(p.Time)
+	h := idHash(p.ID)
 	for _, d := range s.dets {
-		if d.rule.Matches(p.Category) && d.has(p.ID) {
+		if d.rule.Matches(p.Category) && d.has(p.ID, h) {
 			return fmt.Errorf("point %q: %w", p.ID, ErrDuplicate)
 		}
 	}
@@ -98,7 +99,7 @@ func (s *Set) Add(p Point) error {
 			}
 			continue
 		}
-		d.insert(p, t)
+		d.insert(p, t, h)
 		taken = true
 	}
 	if !taken && firstErr != nil {

@@ -2,6 +2,7 @@ package geo
 
 import (
 	"math/rand/v2"
+	"strconv"
 	"testing"
 )
 
@@ -42,5 +43,42 @@ func TestBlockTable(t *testing.T) {
 		if got := tab.get(k); got != b {
 			t.Fatalf("get(%x) = %p, want %p", k, got, b)
 		}
+	}
+}
+
+// TestIDTable checks the id table against a Go map under random insertions
+// and deletions, with a hash that collides often so that probes run long and
+// equal hashes must be told apart by the ids.
+func TestIDTable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 13))
+	tab := newIDTable()
+	var pts []point
+	want := map[string]int32{}
+	hash := func(id string) uint64 { return idHash(id) % 97 }
+	for i := 0; i < 100_000; i++ {
+		id := strconv.Itoa(rng.IntN(4000))
+		h := hash(id)
+		got := tab.find(h, id, pts)
+		w, ok := want[id]
+		if !ok {
+			w = -1
+		}
+		if got != w {
+			t.Fatalf("find(%q) = %d, want %d", id, got, w)
+		}
+		if ok {
+			if rng.IntN(2) == 0 {
+				tab.del(h, w)
+				delete(want, id)
+			}
+			continue
+		}
+		idx := int32(len(pts))
+		pts = append(pts, point{id: id})
+		tab.put(h, idx)
+		want[id] = idx
+	}
+	if tab.n != len(want) {
+		t.Fatalf("%d ids, want %d", tab.n, len(want))
 	}
 }
