@@ -200,23 +200,28 @@ func (t *Tracker) Observe(ctx context.Context, c Call) error {
 // wrapped, after the rest is done. After any other error the tracker's
 // memory may be ahead of the store: rebuild it.
 func (t *Tracker) ObserveAll(ctx context.Context, calls []Call) error {
+	// The detector's work needs no transaction: it is done before the
+	// store's writer is taken, so that the intake's commits wait less.
 	var refused error
+	for _, c := range calls {
+		if _, ok := t.calls[c.ID]; !ok {
+			t.calls[c.ID] = &seenCall{category: c.Category, urgent: c.Urgent, at: c.ReceivedAt}
+		}
+		err := t.set.Add(geo.Point{ID: c.ID, Time: c.ReceivedAt, Lat: c.Lat, Lon: c.Lon, Category: c.Category})
+		if err != nil && refused == nil {
+			refused = fmt.Errorf("detector refused call %s: %w", c.ID, err)
+		}
+	}
+	news := t.changes(false)
 	_, err := t.wf.cfg.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		for _, c := range calls {
-			if _, ok := t.calls[c.ID]; !ok {
-				t.calls[c.ID] = &seenCall{category: c.Category, urgent: c.Urgent, at: c.ReceivedAt}
-			}
 			if c.Urgent {
 				if err := t.urgent(ctx, tx, c); err != nil {
 					return err
 				}
 			}
-			err := t.set.Add(geo.Point{ID: c.ID, Time: c.ReceivedAt, Lat: c.Lat, Lon: c.Lon, Category: c.Category})
-			if err != nil && refused == nil {
-				refused = fmt.Errorf("detector refused call %s: %w", c.ID, err)
-			}
 		}
-		if err := t.apply(ctx, tx, false); err != nil {
+		if err := t.apply(ctx, tx, news); err != nil {
 			return err
 		}
 		for _, c := range calls {
@@ -249,8 +254,12 @@ func (t *Tracker) Advance(ctx context.Context, now time.Time) error {
 			delete(t.written, id)
 		}
 	}
+	news := t.changes(true)
+	if news == nil && len(t.repeats) == 0 {
+		return nil
+	}
 	_, err := t.wf.cfg.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
-		if err := t.apply(ctx, tx, true); err != nil {
+		if err := t.apply(ctx, tx, news); err != nil {
 			return err
 		}
 		return t.flushRepeats(ctx, tx)
@@ -258,21 +267,65 @@ func (t *Tracker) Advance(ctx context.Context, now time.Time) error {
 	return err
 }
 
-// apply turns the detector's pending events into incident changes in tx.
+// apply turns the detector's news (see changes) into incident changes in
+// tx. On a busy night a big incident gathers dozens of clusters (one per
+// rule and per patch) and calls every second: refreshing it for each would
+// send every leadership dashboard and every department on it the whole
+// incident many times a second, so its growth waits (see throttled) and
+// each incident is written once per batch (see hold).
+func (t *Tracker) apply(ctx context.Context, tx Tx, p *changes) error {
+	if p == nil {
+		return nil
+	}
+	t.flushing = p.flush
+	defer func() { t.flushing = false }()
+	clear(t.held)
+	t.heldOrder = t.heldOrder[:0]
+	for _, l := range p.live {
+		if err := t.track(ctx, tx, l.key, l.cluster); err != nil {
+			return err
+		}
+	}
+	gone := p.gone
+	if p.flush {
+		for _, k := range slices.Sorted(maps.Keys(t.gone)) {
+			if _, ok := t.cluster[k]; !ok {
+				t.cluster[k] = t.gone[k]
+				gone = append(gone, k)
+			}
+			delete(t.gone, k)
+		}
+	}
+	for _, k := range gone {
+		if err := t.dissolve(ctx, tx, k); err != nil {
+			return err
+		}
+	}
+	return t.writeHeld(ctx, tx)
+}
+
+// changes are the detector's news for apply: the clusters to track, with
+// their summaries, and the clusters gone.
+type changes struct {
+	flush bool
+	live  []liveCluster
+	gone  []string
+}
+
+type liveCluster struct {
+	key     string
+	cluster geo.Cluster
+}
+
+// changes takes the detector's pending events and summarises the clusters
+// they touch, outside any transaction; nil when there is nothing to apply.
 // The growth of the clusters of a big incident written less than bigRefresh
-// ago waits in dirty; flush applies it too. On a busy night a big incident
-// gathers dozens of clusters (one per rule and per patch) and calls every
-// second: refreshing it for each would send every leadership dashboard and
-// every department on it the whole incident many times a second.
-func (t *Tracker) apply(ctx context.Context, tx Tx, flush bool) error {
+// ago waits in dirty; flush takes it too.
+func (t *Tracker) changes(flush bool) *changes {
 	t.geoEvs = t.set.TakeEvents(t.geoEvs[:0])
 	if len(t.geoEvs) == 0 && (!flush || len(t.dirty) == 0 && len(t.gone) == 0) {
 		return nil
 	}
-	t.flushing = flush
-	defer func() { t.flushing = false }()
-	clear(t.held)
-	t.heldOrder = t.heldOrder[:0]
 	now := t.wf.now()
 	// Each cluster's latest state is what counts: the clusters still alive
 	// are summarised once and tracked first (a merge joins their incidents
@@ -305,33 +358,17 @@ func (t *Tracker) apply(ctx context.Context, tx Tx, flush bool) error {
 			note(e.Rule, e.Cluster)
 		}
 	}
-	var gone []string
+	p := &changes{flush: flush}
 	for _, k := range order {
 		e := alive[k]
 		c, ok := t.set.Detector(e.Rule).Cluster(e.Cluster)
 		if !ok {
-			gone = append(gone, k)
+			p.gone = append(p.gone, k)
 			continue
 		}
-		if err := t.track(ctx, tx, k, c); err != nil {
-			return err
-		}
+		p.live = append(p.live, liveCluster{key: k, cluster: c})
 	}
-	if flush {
-		for _, k := range slices.Sorted(maps.Keys(t.gone)) {
-			if _, ok := t.cluster[k]; !ok {
-				t.cluster[k] = t.gone[k]
-				gone = append(gone, k)
-			}
-			delete(t.gone, k)
-		}
-	}
-	for _, k := range gone {
-		if err := t.dissolve(ctx, tx, k); err != nil {
-			return err
-		}
-	}
-	return t.writeHeld(ctx, tx)
+	return p
 }
 
 // throttled tells whether a change of size calls to incident id waits: the
