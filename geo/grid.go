@@ -12,8 +12,10 @@ import (
 // small enough that any two points in one cell are within eps of each other
 // by orb's haversine distance, with a margin far above rounding error: a
 // cell's angular half-diagonal is at most 0.9995 eps. A neighbourhood query
-// visits the few cells whose points can be within eps and tests each
-// candidate with geo.DistanceHaversine.
+// visits the few cells whose points can be within eps, discards with cheap
+// conservative bounds the candidates that are certainly farther, and tests
+// each of the others with geo.DistanceHaversine: every pair taken as
+// neighbours has passed that test.
 
 const (
 	deg = math.Pi / 180
