@@ -43,13 +43,11 @@ const rowCache = 1024
 
 // rowInfo is the column layout of one row.
 type rowInfo struct {
-	colDeg  float64 // column width in degrees; 360/ncols
-	cosMin  float64 // lower bound of cos(lat) over the row
-	latLo   float64
-	latHi   float64
-	nearest float64 // smallest |lat| in the row
-	row     int32   // -1 in an empty cache slot
-	ncols   int32
+	colDeg float64 // column width in degrees; 360/ncols
+	cosMin float64 // lower bound of cos(lat) over the row
+	latLo  float64
+	row    int32 // -1 in an empty cache slot
+	ncols  int32
 }
 
 func newGrid(eps float64) *grid {
@@ -89,18 +87,17 @@ func (g *grid) info(r int32) *rowInfo {
 	}
 	lo := -90 + float64(r)*g.rowDeg
 	hi := math.Min(90, lo+g.rowDeg)
-	*ri = rowInfo{row: r, latLo: lo, latHi: hi}
-	if lo <= 0 && hi >= 0 {
-		ri.nearest = 0
-	} else {
-		ri.nearest = math.Min(math.Abs(lo), math.Abs(hi))
+	*ri = rowInfo{row: r, latLo: lo}
+	nearest := 0.0 // smallest |lat| in the row
+	if lo > 0 || hi < 0 {
+		nearest = math.Min(math.Abs(lo), math.Abs(hi))
 	}
 	far := math.Max(math.Abs(lo), math.Abs(hi))
 	ri.cosMin = math.Max(0, math.Cos(math.Min(90, far+g.cosMargin)*deg))
 	// The widest a column may be: cmax * sin(w/2) <= sin(h/2) keeps the
 	// diagonal within eps, where cmax bounds cos(lat) over the row from
 	// above.
-	cmax := math.Cos(math.Max(0, ri.nearest-g.cosMargin) * deg)
+	cmax := math.Cos(math.Max(0, nearest-g.cosMargin) * deg)
 	x := math.Sin(g.rowDeg*deg/2) / cmax
 	if x >= 1 {
 		ri.ncols = 1
