@@ -327,7 +327,7 @@ func checkPoint(p Point) (int64, error) {
 		return 0, fmt.Errorf("point %q: time is missing: %w", p.ID, ErrInvalidPoint)
 	}
 	t := p.Time.UnixNano()
-	if p.Time.Year() < 1900 || p.Time.Year() > 2200 {
+	if y := p.Time.Year(); y < 1900 || y > 2200 {
 		return 0, fmt.Errorf("point %q: time %s is out of range: %w", p.ID, p.Time.Format(time.RFC3339), ErrInvalidPoint)
 	}
 	return t, nil
