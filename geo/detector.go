@@ -79,7 +79,6 @@ type Detector struct {
 	freeRuns [][]int32 // free runs of nbuf by size class
 	spanBuf  []span
 	lists    []cellList
-	cand     []entry
 	bufs     [1][]int32
 	lost     []int32
 	reanchor []int32
@@ -408,10 +407,9 @@ func (d *Detector) query(dst []int32, lat, lon float64, skip int32) []int32 {
 	return d.queryCos(dst, lat, lon, math.Cos(lat*deg), skip)
 }
 
-// queryCos is query given cosLat = math.Cos(lat*deg). It works in three
-// passes so that the processor can overlap the memory reads of one pass
-// instead of waiting on each between calls to orb: it gathers the cells'
-// lists, prunes their entries, and only then asks orb about the rest.
+// queryCos is query given cosLat = math.Cos(lat*deg). It gathers the runs
+// of entries of the cells to visit first, so that the processor can overlap
+// their reads, then prunes the entries and asks orb about the rest.
 func (d *Detector) queryCos(dst []int32, lat, lon, cosLat float64, skip int32) []int32 {
 	g := d.grid
 	d.spanBuf = g.spans(d.spanBuf[:0], lat, lon, cosLat)
@@ -446,7 +444,6 @@ func (d *Detector) queryCos(dst []int32, lat, lon, cosLat float64, skip int32) [
 	// Whatever is left, orb decides.
 	epsDeg, lim := g.epsDeg, g.sinHalf*g.sinHalf
 	cq := cosLat * (1 - 1e-12)
-	cand := d.cand[:0]
 	for _, l := range lists {
 		dLon := d.spanBuf[l.span].dLon
 		for k := range l.es {
@@ -468,16 +465,13 @@ func (d *Detector) queryCos(dst []int32, lat, lon, cosLat float64, skip int32) [
 					continue
 				}
 			}
-			cand = append(cand, *e)
-		}
-	}
-	for _, e := range cand {
-		if within(lat, lon, e.lat, e.lon, g.eps) {
-			dst = append(dst, e.idx)
+			if within(lat, lon, e.lat, e.lon, g.eps) {
+				dst = append(dst, e.idx)
+			}
 		}
 	}
 	clear(lists)
-	d.lists, d.cand = lists[:0], cand[:0]
+	d.lists = lists[:0]
 	return dst
 }
 
