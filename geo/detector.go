@@ -578,12 +578,18 @@ func (d *Detector) expire(i int32) {
 	// The live neighbours of i, leaving out those that came before it in
 	// the queue without looking at them: they have all left. The list is
 	// dropped with i, so it is filtered in place without bookkeeping.
+	// Each live neighbour loses one; those of them that are core and fall
+	// below minCalls are lost, and lose that status once i has left.
 	nb := d.nbrs(i)[d.hot[i].pre:]
+	lost := d.lost[:0]
 	k := 0
 	for _, r := range nb {
-		if d.hot[r.idx].gen == r.gen {
+		if q := &d.hot[r.idx]; q.gen == r.gen {
 			nb[k] = r
 			k++
+			if q.n--; q.core && q.n < d.minCalls {
+				lost = append(lost, r.idx)
+			}
 		}
 	}
 	nb = nb[:k]
@@ -597,14 +603,6 @@ func (d *Detector) expire(i int32) {
 	d.live--
 	d.hot[i].gen++ // from here on, references to i are stale
 
-	lost := d.lost[:0]
-	for _, r := range nb {
-		q := &d.hot[r.idx]
-		q.n--
-		if q.core && q.n < d.minCalls {
-			lost = append(lost, r.idx)
-		}
-	}
 	for _, r := range lost {
 		reanchor = d.unmakeCore(r, d.compact(r), reanchor)
 		reanchor = append(reanchor, r)
