@@ -442,6 +442,9 @@ func (d *Detector) queryCos(dst []int32, lat, lon, cosLat float64, skip int32) [
 	// relative 1e-12, and that bound exceeds sin²(eps/2R), itself widened by
 	// a relative 1e-9, far beyond the rounding error of either computation.
 	// Whatever is left, orb decides.
+	// x³/6 is computed as x³ times 1/6 rounded, which moves the bound by
+	// less than 1e-16 of itself, far inside the 1e-9 widening.
+	const sixth = 1.0 / 6
 	epsDeg, lim := g.epsDeg, g.sinHalf*g.sinHalf
 	cq := cosLat * (1 - 1e-12)
 	for _, l := range lists {
@@ -460,7 +463,7 @@ func (d *Detector) queryCos(dst []int32, lat, lon, cosLat float64, skip int32) [
 				continue
 			}
 			if x, y := dl*(deg/2), dn*(deg/2); x <= 1 && y <= 1 {
-				sx, sy := x*(1-x*x/6), y*(1-y*y/6)
+				sx, sy := x*(1-x*x*sixth), y*(1-y*y*sixth)
 				if sx*sx+cq*float64(e.cos)*sy*sy > lim {
 					continue
 				}
