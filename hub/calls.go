@@ -35,9 +35,7 @@ func (s *Server) handleCreateCall(w http.ResponseWriter, r *http.Request) {
 
 // writeCall writes call as the JSON body of a response with status.
 func writeCall(w http.ResponseWriter, status int, call incidents.Call) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
+	writeJSONHeader(w, status)
 	_, _ = w.Write(append(call.AppendJSON(make([]byte, 0, 512)), '\n'))
 }
 

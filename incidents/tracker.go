@@ -402,6 +402,15 @@ func (t *Tracker) hold(inc Incident, prev int64) {
 	t.held[inc.ID] = heldIncident{inc: inc, prev: prev}
 }
 
+// storedVersion returns the version of inc in the store: inc's own, or,
+// when inc is the held copy, the version it was held over.
+func (t *Tracker) storedVersion(inc Incident) int64 {
+	if h, ok := t.held[inc.ID]; ok {
+		return h.prev
+	}
+	return inc.Version
+}
+
 // writeHeld writes the held incidents, each with one incident.updated.
 func (t *Tracker) writeHeld(ctx context.Context, tx Tx) error {
 	for _, id := range t.heldOrder {
@@ -410,7 +419,7 @@ func (t *Tracker) writeHeld(ctx context.Context, tx Tx) error {
 			continue
 		}
 		delete(t.held, id)
-		if err := t.put(ctx, tx, h.inc, h.prev); err != nil {
+		if err := t.put(ctx, tx, h.inc, h.prev, EventIncidentUpdated); err != nil {
 			return err
 		}
 	}
@@ -418,13 +427,13 @@ func (t *Tracker) writeHeld(ctx context.Context, tx Tx) error {
 	return nil
 }
 
-// put writes inc over the stored version prev, with an incident.updated.
-func (t *Tracker) put(ctx context.Context, tx Tx, inc Incident, prev int64) error {
+// put writes inc over the stored version prev, with an event of type typ.
+func (t *Tracker) put(ctx context.Context, tx Tx, inc Incident, prev int64, typ string) error {
 	if err := tx.PutIncident(ctx, inc, prev); err != nil {
 		return err
 	}
 	t.wrote(inc)
-	return tx.Append(ctx, EventInput{Type: EventIncidentUpdated, Actor: System.Name, Data: incidentEvent{Incident: inc}})
+	return tx.Append(ctx, EventInput{Type: typ, Actor: System.Name, Data: incidentEvent{Incident: inc}})
 }
 
 // wrote notes that the tracker wrote inc, and remembers where it is.
@@ -445,10 +454,7 @@ func (t *Tracker) dissolve(ctx context.Context, tx Tx, key string) error {
 	if err != nil || !inc.State.Active() {
 		return err
 	}
-	prev := inc.Version
-	if h, ok := t.held[id]; ok {
-		prev = h.prev // inc is the held copy
-	}
+	prev := t.storedVersion(inc)
 	left := slices.DeleteFunc(slices.Clone(inc.Clusters), func(s string) bool { return s == key })
 	if len(left) > 0 && !t.flushing && t.throttled(id, inc.CallCount, t.wf.now()) {
 		t.gone[key] = id // a big incident written moments ago: dropped at the next Advance
@@ -461,11 +467,7 @@ func (t *Tracker) dissolve(ctx context.Context, tx Tx, key string) error {
 		return nil
 	}
 	delete(t.held, id)
-	if err := tx.PutIncident(ctx, inc, prev); err != nil {
-		return err
-	}
-	t.wrote(inc)
-	return tx.Append(ctx, EventInput{Type: EventIncidentQuiet, Actor: System.Name, Data: incidentEvent{Incident: inc}})
+	return t.put(ctx, tx, inc, prev, EventIncidentQuiet)
 }
 
 // track makes the incident of a live cluster match it: it finds the
@@ -732,10 +734,7 @@ func (t *Tracker) update(ctx context.Context, tx Tx, inc Incident, key string, c
 		t.dirty[key] = geo.Event{Rule: c.Rule, Cluster: c.ID}
 		return nil
 	}
-	prev := inc.Version
-	if h, ok := t.held[inc.ID]; ok {
-		prev = h.prev // inc is the held copy
-	}
+	prev := t.storedVersion(inc)
 	added, err := t.attach(ctx, tx, &inc, c.Calls)
 	if err != nil {
 		return err
@@ -773,7 +772,7 @@ func (t *Tracker) update(ctx context.Context, tx Tx, inc Incident, key string, c
 		return nil
 	}
 	delete(t.held, inc.ID)
-	if err := t.put(ctx, tx, inc, prev); err != nil {
+	if err := t.put(ctx, tx, inc, prev, EventIncidentUpdated); err != nil {
 		return err
 	}
 	if err := tx.Append(ctx, EventInput{Type: EventIncidentGraded, Actor: System.Name, Data: incidentEvent{Incident: inc, Reason: inc.GradeReason}}); err != nil {
