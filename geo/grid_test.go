@@ -96,6 +96,46 @@ func TestQueryFindsEveryNeighbour(t *testing.T) {
 	}
 }
 
+// TestQueryAtEps places pairs of points within a few parts in 10^6 of eps
+// apart, where the cheap bounds of a query come closest to deciding wrongly,
+// and checks that a query agrees with orb's haversine distance on each.
+func TestQueryAtEps(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	rounds := 20000
+	if raceEnabled || testing.Short() {
+		rounds = 4000
+	}
+	rels := []float64{-1e-6, -1e-8, -1e-9, -5e-10, -1e-10, -1e-12, 0, 1e-12, 1e-10, 1e-9, 1e-6}
+	near, far := 0, 0
+	for round := 0; round < rounds; round++ {
+		eps := MinEps * math.Pow(MaxEps/MinEps, rng.Float64())
+		d, err := NewDetector(Rule{Name: "q", Eps: eps, MinCalls: 1000, Window: MaxWindow}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lat, lon := randomPlace(rng)
+		lat = math.Max(-89.9, math.Min(89.9, lat))
+		p := orb.Point{lon, lat}
+		q := orbgeo.PointAtBearingAndDistance(p, rng.Float64()*360, eps*(1+rels[rng.IntN(len(rels))]))
+		want := orbgeo.DistanceHaversine(p, q) <= eps
+		if want {
+			near++
+		} else {
+			far++
+		}
+		i := d.alloc()
+		d.pts[i] = point{lat: q[1], lon: q[0]}
+		d.gridAdd(i)
+		got := len(d.query(nil, lat, lon, -1)) == 1
+		if got != want {
+			t.Fatalf("eps %v: query(%v) finds %v = %v, want %v (orb: %v m)", eps, p, q, got, want, orbgeo.DistanceHaversine(p, q))
+		}
+	}
+	if near == 0 || far == 0 {
+		t.Fatalf("%d pairs within eps and %d beyond: want both", near, far)
+	}
+}
+
 // TestStrip checks a strip's runs against a model under random additions
 // and removals.
 func TestStrip(t *testing.T) {
