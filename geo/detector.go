@@ -401,9 +401,8 @@ func (d *Detector) advance(t int64) {
 }
 
 // query appends to dst the points within eps of (lat, lon), leaving out the
-// point skip. Cheap conservative bounds discard the candidates surely
-// farther than eps and take those surely nearer; orb's
-// geo.DistanceHaversine decides the rest.
+// point skip. Candidates pass cheap tests that only ever discard points
+// farther than eps, then orb's geo.DistanceHaversine decides.
 func (d *Detector) query(dst []int32, lat, lon float64, skip int32) []int32 {
 	return d.queryCos(dst, lat, lon, math.Cos(lat*deg), skip)
 }
@@ -442,18 +441,12 @@ func (d *Detector) queryCos(dst []int32, lat, lon, cosLat float64, skip int32) [
 	// sin x >= x - x³/6 (0 <= x <= 1) and with the cosines lowered by a
 	// relative 1e-12, and that bound exceeds sin²(eps/2R), itself widened by
 	// a relative 1e-9, far beyond the rounding error of either computation.
+	// Whatever is left, orb decides.
 	// x³/6 is computed as x³ times 1/6 rounded, which moves the bound by
 	// less than 1e-16 of itself, far inside the 1e-9 widening.
-	// A candidate is taken without orb when it is surely near: with
-	// sin x <= x and the cosines raised (a float32 cosine by its rounding
-	// step), a is bounded from above, and that bound is below sin²(eps/2R)
-	// narrowed by a relative 1e-9. Its true distance is then below eps by a
-	// relative 5e-10, orders of magnitude beyond orb's rounding, so that orb
-	// would have said yes. Whatever is left, orb decides.
 	const sixth = 1.0 / 6
-	const cosUp, minCos = 1 + 1.0/(1<<22), 0x1p-126
-	epsDeg, lim, near := g.epsDeg, g.sinHalf*g.sinHalf, g.nearLim
-	cq, cu := cosLat*(1-1e-12), cosLat*(1+1e-12)
+	epsDeg, lim := g.epsDeg, g.sinHalf*g.sinHalf
+	cq := cosLat * (1 - 1e-12)
 	for _, l := range lists {
 		dLon := d.spanBuf[l.span].dLon
 		for k := range l.es {
@@ -470,14 +463,8 @@ func (d *Detector) queryCos(dst []int32, lat, lon, cosLat float64, skip int32) [
 				continue
 			}
 			if x, y := dl*(deg/2), dn*(deg/2); x <= 1 && y <= 1 {
-				xx, yy := x*x, y*y
-				sx, sy := x-x*xx*sixth, y-y*yy*sixth
-				c := float64(e.cos)
-				if sx*sx+cq*c*sy*sy > lim {
-					continue
-				}
-				if xx+cu*(c*cosUp+minCos)*yy < near {
-					dst = append(dst, e.idx)
+				sx, sy := x*(1-x*x*sixth), y*(1-y*y*sixth)
+				if sx*sx+cq*float64(e.cos)*sy*sy > lim {
 					continue
 				}
 			}

@@ -13,10 +13,9 @@ import (
 // by orb's haversine distance, with a margin far above rounding error: a
 // cell's angular half-diagonal is at most 0.9995 eps. A neighbourhood query
 // visits the few cells whose points can be within eps, discards with cheap
-// conservative bounds the candidates that are certainly farther, takes
-// without more ado those that are certainly nearer by a margin of a relative
-// 1e-9 (where orb's result is at most eps whatever its rounding), and tests
-// the few left in between with geo.DistanceHaversine.
+// conservative bounds the candidates that are certainly farther, and tests
+// each of the others with geo.DistanceHaversine: every pair taken as
+// neighbours has passed that test.
 
 const (
 	deg = math.Pi / 180
@@ -31,7 +30,6 @@ type grid struct {
 	eps       float64 // metres
 	epsDeg    float64 // eps as an angle, in degrees, widened a little
 	sinHalf   float64 // sin(eps/2R), widened a little
-	nearLim   float64 // sin²(eps/2R), narrowed a little: below it, surely near
 	rowDeg    float64 // row height in degrees
 	nrows     int32
 	cosMargin float64 // degrees added to |lat| before taking a cosine lower bound
@@ -59,7 +57,6 @@ func newGrid(eps float64) *grid {
 		eps:       eps,
 		epsDeg:    e/deg*grow + 1e-12,
 		sinHalf:   math.Sin(e/2) * grow,
-		nearLim:   math.Sin(e/2) * math.Sin(e/2) * (1 - 1e-9),
 		rowDeg:    h / deg,
 		cosMargin: 1e-9,
 	}
