@@ -213,7 +213,17 @@ func (t *Tracker) ObserveAll(ctx context.Context, calls []Call) error {
 		}
 	}
 	news := t.changes(false)
+	ids := make([]string, len(calls))
+	for i, c := range calls {
+		ids[i] = c.ID
+	}
 	_, err := t.wf.cfg.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		// The batch's calls are new to the tracker: one query finds
+		// whichever of them the store already attaches, rather than one
+		// query per call.
+		if err := t.lookUpOwners(ctx, tx, ids); err != nil {
+			return err
+		}
 		for _, c := range calls {
 			if c.Urgent {
 				if err := t.urgent(ctx, tx, c); err != nil {
