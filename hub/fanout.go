@@ -70,7 +70,7 @@ type BroadcasterConfig struct {
 	// NodeID names this node in presence records (default: random).
 	NodeID string
 	// FlushInterval is the shortest time between two deliveries (default
-	// 5ms; negative: none). Events committed in between are delivered
+	// 10ms; negative: none). Events committed in between are delivered
 	// together, so that each connection gets them with one write: under
 	// load this trades at most FlushInterval of latency for far fewer
 	// system calls.
@@ -142,7 +142,7 @@ func StartBroadcaster(ctx context.Context, cfg BroadcasterConfig) (*Broadcaster,
 		cfg.PresenceInterval = 10 * time.Second
 	}
 	if cfg.FlushInterval == 0 {
-		cfg.FlushInterval = 5 * time.Millisecond
+		cfg.FlushInterval = 10 * time.Millisecond
 	}
 	if cfg.NodeID == "" {
 		var b [6]byte

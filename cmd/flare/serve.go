@@ -60,7 +60,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&c.redisPrefix, "redis-prefix", "flare:", "prefix of every Redis key and channel")
 	fs.IntVar(&c.wsMaxConns, "ws-max-conns", 20000, "most WebSocket connections this node holds (503 beyond)")
 	fs.Float64Var(&c.wsConnRate, "ws-conn-rate", 1000, "new WebSocket connections per second this node accepts (429 beyond; bursts of twice as many)")
-	fs.DurationVar(&c.wsFlush, "ws-flush-interval", 5*time.Millisecond, "events committed within this interval reach each WebSocket client in one write (0: no grouping)")
+	fs.DurationVar(&c.wsFlush, "ws-flush-interval", 10*time.Millisecond, "events committed within this interval reach each WebSocket client in one write (0: no grouping)")
 	c.workflow.register(fs)
 	fs.StringVar(&c.tileURL, "tile-url", "", "map tile URL template for the dashboard, such as https://tiles.example.gov.cn/{z}/{x}/{y}.png (default: no tiles, district outlines only)")
 	fs.StringVar(&c.tileAttribution, "tile-attribution", "", "attribution shown on the dashboard's map with the tiles")
