@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -373,6 +372,10 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 		failMu    sync.Mutex
 		firstFail string
 	)
+	pollers, err := startWSPollers(runCtx, &wg)
+	if err != nil {
+		return loadReport{}, err
+	}
 	interval := time.Duration(float64(time.Second) / w.connRate)
 	sem := make(chan struct{}, 64)
 	next := time.Now()
@@ -397,7 +400,7 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 				return
 			}
 			connected.Add(1)
-			lc.readLoop(runCtx)
+			lc.readLoop(runCtx, pollers)
 		}(lc)
 		if ctx.Err() != nil {
 			break
@@ -472,8 +475,10 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 		}
 	}
 	stopClients()
-	for _, lc := range clients {
-		lc.closeNow()
+	if pollers == nil { // with epoll loops, they close the sockets as they stop
+		for _, lc := range clients {
+			lc.closeNow()
+		}
 	}
 	wg.Wait()
 
@@ -550,49 +555,62 @@ func (lc *loadClient) dial(ctx context.Context, after int64) error {
 }
 
 // readLoop reads until ctx ends, reconnecting (and resuming) when the
-// server closes the connection.
-func (lc *loadClient) readLoop(ctx context.Context) {
+// server closes the connection. With epoll loops (ps not nil) they do the
+// reading and this goroutine only waits for the connection to end.
+func (lc *loadClient) readLoop(ctx context.Context, ps *wsPollers) {
 	for {
 		lc.mu.Lock()
 		c := lc.conn
-		measureFrom := lc.measureFrom
 		lc.mu.Unlock()
-		msg, err := c.next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			code := -1
-			var ce *closeFrameError
-			if errors.As(err, &ce) {
-				code = ce.code
-			}
-			if lc.stats.closes == nil {
-				lc.stats.closes = map[string]int{}
-			}
-			lc.stats.closes[strconv.Itoa(code)]++
-			c.close()
-			lc.mu.Lock()
-			lc.conn = nil
-			lc.mu.Unlock()
-			time.Sleep(100 * time.Millisecond)
-			if lc.dial(ctx, lc.stats.last) != nil {
-				return
-			}
-			lc.stats.reconnects++
-			continue
+		var err error
+		if ps != nil {
+			err = ps.read(ctx, lc, c)
+		} else {
+			err = c.read(lc.deliver)
 		}
-		lc.observe(msg, measureFrom)
+		if ctx.Err() != nil {
+			return
+		}
+		code := -1
+		var ce *closeFrameError
+		if errors.As(err, &ce) {
+			code = ce.code
+		}
+		if lc.stats.closes == nil {
+			lc.stats.closes = map[string]int{}
+		}
+		lc.stats.closes[strconv.Itoa(code)]++
+		c.close()
+		lc.mu.Lock()
+		lc.conn = nil
+		lc.mu.Unlock()
+		time.Sleep(100 * time.Millisecond)
+		if lc.dial(ctx, lc.stats.last) != nil {
+			return
+		}
+		lc.stats.reconnects++
 	}
+}
+
+// deliver observes one message.
+func (lc *loadClient) deliver(msg []byte) {
+	lc.mu.Lock()
+	measureFrom := lc.measureFrom
+	lc.mu.Unlock()
+	lc.observe(msg, measureFrom)
 }
 
 // rawWS is a minimal WebSocket client for the load test: text messages in,
 // pongs and close replies out. It spends far less CPU per message than a
-// general library, leaving the machine to the server being measured.
+// general library, leaving the machine to the server being measured. Its
+// bytes come either from its connection (read) or, on Linux, from a shared
+// epoll loop (wsPollers) that owns the socket once it is handed over.
 type rawWS struct {
-	nc  net.Conn
-	br  *bufio.Reader
-	buf []byte
+	nc   net.Conn
+	br   *bufio.Reader // the connection as dialled; may hold the first frames
+	fd   int           // the socket, once an epoll loop owns it; else -1
+	pend []byte        // received bytes not yet parsed into frames
+	msg  []byte        // a fragmented message being gathered
 }
 
 // closeFrameError is the server's close frame.
@@ -642,66 +660,101 @@ func dialRawWS(ctx context.Context, u, token string) (*rawWS, error) {
 		return nil, fmt.Errorf("%d %s", res.StatusCode, bytes.TrimSpace(b))
 	}
 	_ = nc.SetDeadline(time.Time{})
-	return &rawWS{nc: nc, br: br, buf: make([]byte, 0, 1024)}, nil
+	return &rawWS{nc: nc, br: br, fd: -1}, nil
 }
 
-// next returns the next text message (valid until the next call),
-// answering pings on the way. It returns *closeFrameError when the server
-// closes.
-func (w *rawWS) next() ([]byte, error) {
-	w.buf = w.buf[:0]
+// read receives from the connection until it fails or the server closes
+// it, passing each text message to deliver.
+func (w *rawWS) read(deliver func([]byte)) error {
+	buf := make([]byte, 32<<10)
 	for {
-		var h [2]byte
-		if _, err := io.ReadFull(w.br, h[:]); err != nil {
-			return nil, err
-		}
-		fin, op := h[0]&0x80 != 0, h[0]&0x0f
-		n := uint64(h[1] & 0x7f)
-		switch n {
-		case 126:
-			var b [2]byte
-			if _, err := io.ReadFull(w.br, b[:]); err != nil {
-				return nil, err
+		n, err := w.br.Read(buf)
+		if n > 0 {
+			if ferr := w.feed(buf[:n], deliver); ferr != nil {
+				return ferr
 			}
-			n = uint64(binary.BigEndian.Uint16(b[:]))
-		case 127:
-			var b [8]byte
-			if _, err := io.ReadFull(w.br, b[:]); err != nil {
-				return nil, err
-			}
-			n = binary.BigEndian.Uint64(b[:])
 		}
-		if n > 16<<20 {
-			return nil, fmt.Errorf("frame of %d bytes", n)
-		}
-		start := len(w.buf)
-		w.buf = slices.Grow(w.buf, int(n))[:start+int(n)]
-		if _, err := io.ReadFull(w.br, w.buf[start:]); err != nil {
-			return nil, err
-		}
-		switch op {
-		case 0x9: // ping: answer with the same payload
-			p := bytes.Clone(w.buf[start:])
-			w.buf = w.buf[:start]
-			if err := w.writeFrame(0xA, p); err != nil {
-				return nil, err
-			}
-			continue
-		case 0xA: // pong
-			w.buf = w.buf[:start]
-			continue
-		case 0x8: // close: answer and report the code
-			ce := &closeFrameError{code: 1005}
-			if p := w.buf[start:]; len(p) >= 2 {
-				ce.code, ce.reason = int(binary.BigEndian.Uint16(p)), string(p[2:])
-			}
-			_ = w.writeFrame(0x8, w.buf[start:min(len(w.buf), start+2)])
-			return nil, ce
-		}
-		if fin {
-			return w.buf, nil
+		if err != nil {
+			return err
 		}
 	}
+}
+
+// feed takes received bytes and passes each complete text message to
+// deliver (the message is valid during the call), answering pings on the
+// way. It returns *closeFrameError when the server closes.
+func (w *rawWS) feed(data []byte, deliver func([]byte)) error {
+	b := data
+	if len(w.pend) > 0 {
+		w.pend = append(w.pend, data...)
+		b = w.pend
+	}
+	for {
+		op, fin, payload, size, err := parseFrame(b)
+		if err != nil {
+			return err
+		}
+		if size == 0 {
+			break
+		}
+		b = b[size:]
+		switch op {
+		case 0x9: // ping: answer with the same payload
+			if err := w.writeFrame(0xA, payload); err != nil {
+				return err
+			}
+		case 0xA: // pong
+		case 0x8: // close: answer and report the code
+			ce := &closeFrameError{code: 1005}
+			if len(payload) >= 2 {
+				ce.code, ce.reason = int(binary.BigEndian.Uint16(payload)), string(payload[2:])
+			}
+			_ = w.writeFrame(0x8, payload[:min(len(payload), 2)])
+			return ce
+		default:
+			switch {
+			case fin && len(w.msg) == 0:
+				deliver(payload)
+			case fin:
+				deliver(append(w.msg, payload...))
+				w.msg = w.msg[:0]
+			default:
+				w.msg = append(w.msg, payload...)
+			}
+		}
+	}
+	// Keep what is left of an incomplete frame.
+	w.pend = append(w.pend[:0], b...)
+	return nil
+}
+
+// parseFrame reads the server frame at the start of b (servers do not
+// mask). It returns size 0 when b does not hold the whole frame yet.
+func parseFrame(b []byte) (op byte, fin bool, payload []byte, size int, err error) {
+	if len(b) < 2 {
+		return 0, false, nil, 0, nil
+	}
+	fin, op = b[0]&0x80 != 0, b[0]&0x0f
+	n, h := uint64(b[1]&0x7f), 2
+	switch n {
+	case 126:
+		if len(b) < 4 {
+			return 0, false, nil, 0, nil
+		}
+		n, h = uint64(binary.BigEndian.Uint16(b[2:4])), 4
+	case 127:
+		if len(b) < 10 {
+			return 0, false, nil, 0, nil
+		}
+		n, h = binary.BigEndian.Uint64(b[2:10]), 10
+	}
+	if n > 16<<20 {
+		return 0, false, nil, 0, fmt.Errorf("frame of %d bytes", n)
+	}
+	if uint64(len(b)-h) < n {
+		return 0, false, nil, 0, nil
+	}
+	return op, fin, b[h : h+int(n)], h + int(n), nil
 }
 
 // writeFrame writes one masked frame (clients must mask).
@@ -717,12 +770,21 @@ func (w *rawWS) writeFrame(op byte, p []byte) error {
 	for i, b := range p {
 		f = append(f, b^mask[i%4])
 	}
+	if w.fd >= 0 {
+		return writeSocket(w.fd, f)
+	}
 	_ = w.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	_, err := w.nc.Write(f)
 	return err
 }
 
-func (w *rawWS) close() { w.nc.Close() }
+// close closes the connection unless an epoll loop owns the socket (the
+// loop closes it).
+func (w *rawWS) close() {
+	if w.fd < 0 {
+		w.nc.Close()
+	}
+}
 
 var (
 	seqPrefix     = []byte(`{"seq":`)
