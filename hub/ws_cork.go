@@ -23,6 +23,11 @@ type corkConn struct {
 	corked bool
 	bufs   net.Buffers
 	spare  net.Buffers
+	// deadline is the write deadline set on Conn (zero: none). A flush
+	// keeps it while at least half of the time it asks for is left, so
+	// that a busy connection updates its timer once in a while rather than
+	// twice per write.
+	deadline time.Time
 }
 
 // Write implements net.Conn for the WebSocket library.
@@ -38,7 +43,16 @@ func (c *corkConn) Write(p []byte) (int, error) {
 			return 0, err
 		}
 	}
+	c.clearDeadline()
 	return c.Conn.Write(p)
+}
+
+// clearDeadline takes the write deadline off Conn.
+func (c *corkConn) clearDeadline() {
+	if !c.deadline.IsZero() {
+		_ = c.Conn.SetWriteDeadline(time.Time{})
+		c.deadline = time.Time{}
+	}
 }
 
 // cork starts gathering writes.
@@ -56,8 +70,9 @@ func (c *corkConn) add(frame []byte) {
 	c.mu.Unlock()
 }
 
-// flush sends what was gathered, at most until deadline, and stops
-// gathering. It returns the connection's write error.
+// flush sends what was gathered, and stops gathering. The write has a
+// deadline no later than deadline and no earlier than halfway between now
+// and deadline (zero: no deadline). It returns the connection's write error.
 func (c *corkConn) flush(deadline time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -69,14 +84,14 @@ func (c *corkConn) flushLocked(deadline time.Time) error {
 	if len(c.bufs) == 0 {
 		return nil
 	}
-	if !deadline.IsZero() {
+	if deadline.IsZero() {
+		c.clearDeadline()
+	} else if now := time.Now(); c.deadline.IsZero() || c.deadline.Sub(now) < deadline.Sub(now)/2 {
 		_ = c.Conn.SetWriteDeadline(deadline)
+		c.deadline = deadline
 	}
 	keep := c.bufs
 	_, err := c.bufs.WriteTo(c.Conn) // consumes c.bufs
-	if !deadline.IsZero() {
-		_ = c.Conn.SetWriteDeadline(time.Time{})
-	}
 	clear(keep)
 	if cap(keep) <= 1024 {
 		c.bufs = keep[:0]

@@ -1,0 +1,78 @@
+package hub
+
+import (
+	"errors"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestCorkConnDeadlines checks the write deadlines of a corked connection:
+// a flush to a peer that stopped reading fails once its deadline passes; a
+// busy connection keeps one deadline while at least half of the asked time
+// is left and sets a new one after; and a write of the WebSocket library,
+// which has no deadline, is not cut short by one left from an earlier flush.
+func TestCorkConnDeadlines(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	defer server.Close()
+	c := &corkConn{Conn: client}
+	reading := make(chan bool)
+	go func() {
+		buf := make([]byte, 1024)
+		for <-reading {
+			if _, err := server.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	send := func(deadline time.Time) error {
+		c.cork()
+		c.add([]byte("frame"))
+		return c.flush(deadline)
+	}
+
+	reading <- true
+	first := time.Now().Add(400 * time.Millisecond)
+	if err := send(first); err != nil {
+		t.Fatalf("flush = %v, want nil", err)
+	}
+	reading <- true
+	if err := send(time.Now().Add(400 * time.Millisecond)); err != nil {
+		t.Fatalf("second flush = %v, want nil", err)
+	}
+	if !c.deadline.Equal(first) {
+		t.Errorf("deadline after a flush with most of its time left = %v, want the first one kept (%v)", c.deadline, first)
+	}
+	time.Sleep(250 * time.Millisecond) // less than half of the 400 ms is left
+	reading <- true
+	renewed := time.Now().Add(400 * time.Millisecond)
+	if err := send(renewed); err != nil {
+		t.Fatalf("third flush = %v, want nil", err)
+	}
+	if !c.deadline.Equal(renewed) {
+		t.Errorf("deadline after a flush with less than half its time left = %v, want the new one (%v)", c.deadline, renewed)
+	}
+
+	// Past the last deadline, the library's own write goes through.
+	time.Sleep(500 * time.Millisecond)
+	reading <- true
+	if _, err := c.Write([]byte("pong")); err != nil {
+		t.Fatalf("library write after the flush deadline passed = %v, want nil", err)
+	}
+	if !c.deadline.IsZero() {
+		t.Errorf("deadline after a library write = %v, want none", c.deadline)
+	}
+
+	// A peer that stops reading: the flush fails at its deadline.
+	start := time.Now()
+	err := send(start.Add(150 * time.Millisecond))
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("flush to a peer that does not read = %v, want a deadline error", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("flush to a peer that does not read took %v, want about 150 ms", d)
+	}
+	close(reading)
+}
