@@ -213,6 +213,9 @@ func (t *Tracker) ObserveAll(ctx context.Context, calls []Call) error {
 		}
 	}
 	news := t.changes(false)
+	if t.quiet(calls, news) {
+		return refused
+	}
 	ids := make([]string, len(calls))
 	for i, c := range calls {
 		ids[i] = c.ID
@@ -837,12 +840,26 @@ func (t *Tracker) nearest(ctx context.Context, tx Tx, p orb.Point, reach func(ra
 	return t.firstActive(ctx, tx, ids)
 }
 
+// repeatReach is how far from an incident's centroid a call counts as a
+// repeat call about it.
+func repeatReach(radius float64) float64 { return math.Max(radius, minRepeatRadius) + repeatCallBuffer }
+
+// sameGroup accepts the incidents with a category of the group.
+func sameGroup(group string) func(activeIncident) bool {
+	return func(a activeIncident) bool { return a.groups[group] }
+}
+
 // near returns the ids of the cached active incidents whose reach (given
 // their radius) covers p and that accept takes, nearest first.
 func (t *Tracker) near(ctx context.Context, tx Tx, p orb.Point, reach func(radius float64) float64, accept func(activeIncident) bool) ([]string, error) {
 	if err := t.loadActive(ctx, tx); err != nil {
 		return nil, err
 	}
+	return t.nearCached(p, reach, accept), nil
+}
+
+// nearCached is near once the cache of active incidents is loaded.
+func (t *Tracker) nearCached(p orb.Point, reach func(radius float64) float64, accept func(activeIncident) bool) []string {
 	type cand struct {
 		id string
 		d  float64
@@ -861,7 +878,31 @@ func (t *Tracker) near(ctx context.Context, tx Tx, p orb.Point, reach func(radiu
 	for i, c := range cands {
 		ids[i] = c.id
 	}
-	return ids, nil
+	return ids
+}
+
+// quiet reports whether taking calls, with the cluster changes news, would
+// store nothing: no urgent call, no cluster change, and no call near an
+// active incident of its category group (as the loaded cache knows them,
+// which is what attachRepeat asks too). ObserveAll then does not take the
+// store's writer, which the intake's commits would wait for.
+func (t *Tracker) quiet(calls []Call, news *changes) bool {
+	if news != nil || t.active == nil {
+		return false
+	}
+	for _, c := range calls {
+		if c.Urgent {
+			return false
+		}
+		cat, ok := t.wf.cfg.Taxonomy.Category(c.Category)
+		if !ok {
+			continue
+		}
+		if len(t.nearCached(orb.Point{c.Lon, c.Lat}, repeatReach, sameGroup(cat.Group))) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // firstActive returns the first of the incidents ids that is still active,
@@ -952,9 +993,7 @@ func (t *Tracker) attachRepeat(ctx context.Context, tx Tx, c Call) error {
 	if err := t.lookUpOwners(ctx, tx, []string{c.ID}); err != nil || t.owner(c.ID) != "" {
 		return err
 	}
-	reach := func(radius float64) float64 { return math.Max(radius, minRepeatRadius) + repeatCallBuffer }
-	sameGroup := func(a activeIncident) bool { return a.groups[cat.Group] }
-	ids, err := t.near(ctx, tx, orb.Point{c.Lon, c.Lat}, reach, sameGroup)
+	ids, err := t.near(ctx, tx, orb.Point{c.Lon, c.Lat}, repeatReach, sameGroup(cat.Group))
 	if err != nil || len(ids) == 0 {
 		return err
 	}
