@@ -55,6 +55,18 @@ func TestCellsAreCliques(t *testing.T) {
 	}
 }
 
+// queryDetector returns a detector for index queries alone (no call is
+// ever core), with a random eps between MinEps and MaxEps.
+func queryDetector(t *testing.T, rng *rand.Rand) (float64, *Detector) {
+	t.Helper()
+	eps := MinEps * math.Pow(MaxEps/MinEps, rng.Float64())
+	d, err := NewDetector(Rule{Name: "q", Eps: eps, MinCalls: 1000, Window: MaxWindow}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eps, d
+}
+
 // TestQueryFindsEveryNeighbour compares neighbourhood queries with a brute
 // force search, anywhere on Earth.
 func TestQueryFindsEveryNeighbour(t *testing.T) {
@@ -64,11 +76,7 @@ func TestQueryFindsEveryNeighbour(t *testing.T) {
 		rounds = 40
 	}
 	for round := 0; round < rounds; round++ {
-		eps := MinEps * math.Pow(MaxEps/MinEps, rng.Float64())
-		d, err := NewDetector(Rule{Name: "q", Eps: eps, MinCalls: 1000, Window: MaxWindow}, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		eps, d := queryDetector(t, rng)
 		lat0, lon0 := randomPlace(rng)
 		spread := eps / 111_000 * 3
 		var pts [][2]float64
@@ -108,11 +116,7 @@ func TestQueryAtEps(t *testing.T) {
 	rels := []float64{-1e-6, -1e-8, -1e-9, -5e-10, -1e-10, -1e-12, 0, 1e-12, 1e-10, 1e-9, 1e-6}
 	near, far := 0, 0
 	for round := 0; round < rounds; round++ {
-		eps := MinEps * math.Pow(MaxEps/MinEps, rng.Float64())
-		d, err := NewDetector(Rule{Name: "q", Eps: eps, MinCalls: 1000, Window: MaxWindow}, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		eps, d := queryDetector(t, rng)
 		lat, lon := randomPlace(rng)
 		lat = math.Max(-89.9, math.Min(89.9, lat))
 		p := orb.Point{lon, lat}
