@@ -555,10 +555,7 @@ func (d *Detector) insert(p Point, t int64, idh uint64) {
 	h.len = int32(len(found))
 	for _, r := range found {
 		o := &d.hot[r]
-		if int(o.nin) < len(o.tail)-1 && o.len+int32(o.nin) < 1<<o.class {
-			o.tail[o.nin] = me // addNbr's common case, inline
-			o.nin++
-		} else {
+		if !o.pushTail(me) {
 			d.addNbr(o, me)
 		}
 		o.n++

@@ -81,6 +81,19 @@ func (d *Detector) run(c int) int32 {
 // maxArena bounds the arena so that offsets fit in an int32.
 const maxArena = 1<<31 - 1
 
+// pushTail appends r to h's tail when that leaves the tail not yet full and
+// the run has room for it, and reports whether it did: addNbr's common
+// case, small enough to be inlined where an arrival adds itself to each of
+// its neighbours.
+func (h *hotPoint) pushTail(r nref) bool {
+	if int(h.nin) < len(h.tail)-1 && h.len+int32(h.nin) < 1<<h.class {
+		h.tail[h.nin] = r
+		h.nin++
+		return true
+	}
+	return false
+}
+
 // addNbr appends r to h's list, through its tail, moving the list to a run
 // twice as large when the run has no room left for the tail.
 func (d *Detector) addNbr(h *hotPoint, r nref) {
