@@ -424,7 +424,7 @@ func (c *wsConn) writeBatch(msgs []*message) error {
 		c.cork.add(m.frame)
 	}
 	c.srv.ws.metrics.writes.Inc()
-	return c.cork.flush(time.Now().Add(c.cfg.WriteTimeout))
+	return c.cork.flush(c.cfg.WriteTimeout)
 }
 
 // writeDirect gathers one message outside the queue. The caller holds
@@ -592,7 +592,7 @@ func (c *wsConn) stream(after int64, resume, welcome bool) error {
 		after = head
 	}
 	c.cork.cork()
-	defer c.cork.flush(time.Now().Add(c.cfg.WriteTimeout))
+	defer c.cork.flush(c.cfg.WriteTimeout)
 	if welcome {
 		p := c.principal()
 		_ = c.writeDirect(newControlMessage("hub.welcome", now, map[string]any{
@@ -654,7 +654,7 @@ func (c *wsConn) stream(after int64, resume, welcome bool) error {
 				}
 				cursor = ev.Seq
 			}
-			if err := c.cork.flush(time.Now().Add(c.cfg.WriteTimeout)); err != nil {
+			if err := c.cork.flush(c.cfg.WriteTimeout); err != nil {
 				return nil // the connection is gone; the reader ends
 			}
 			c.cork.cork()

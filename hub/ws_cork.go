@@ -39,7 +39,7 @@ func (c *corkConn) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if len(c.bufs) > 0 {
-		if err := c.flushLocked(time.Time{}); err != nil {
+		if err := c.flushLocked(0); err != nil {
 			return 0, err
 		}
 	}
@@ -70,25 +70,25 @@ func (c *corkConn) add(frame []byte) {
 	c.mu.Unlock()
 }
 
-// flush sends what was gathered, and stops gathering. The write has a
-// deadline no later than deadline and no earlier than halfway between now
-// and deadline (zero: no deadline). It returns the connection's write error.
-func (c *corkConn) flush(deadline time.Time) error {
+// flush sends what was gathered, and stops gathering. The write must end
+// within timeout, and is given at least half of it (0: no deadline). It
+// returns the connection's write error.
+func (c *corkConn) flush(timeout time.Duration) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.corked = false
-	return c.flushLocked(deadline)
+	return c.flushLocked(timeout)
 }
 
-func (c *corkConn) flushLocked(deadline time.Time) error {
+func (c *corkConn) flushLocked(timeout time.Duration) error {
 	if len(c.bufs) == 0 {
 		return nil
 	}
-	if deadline.IsZero() {
+	if timeout <= 0 {
 		c.clearDeadline()
-	} else if now := time.Now(); c.deadline.IsZero() || c.deadline.Sub(now) < deadline.Sub(now)/2 {
-		_ = c.Conn.SetWriteDeadline(deadline)
-		c.deadline = deadline
+	} else if now := time.Now(); c.deadline.IsZero() || c.deadline.Sub(now) < timeout/2 {
+		c.deadline = now.Add(timeout)
+		_ = c.Conn.SetWriteDeadline(c.deadline)
 	}
 	keep := c.bufs
 	_, err := c.bufs.WriteTo(c.Conn) // consumes c.bufs
