@@ -64,12 +64,12 @@ func startWSPollers(ctx context.Context, wg *sync.WaitGroup) (*wsPollers, error)
 }
 
 // read hands c over to a loop and returns why it ended (or ctx's error).
-// Messages go to lc.deliver, on the loop's goroutine.
+// Messages go to lc.observe, on the loop's goroutine.
 func (ps *wsPollers) read(ctx context.Context, lc *loadClient, c *rawWS) error {
 	// Frames that came with the handshake's answer.
 	if n := c.br.Buffered(); n > 0 {
 		b, _ := c.br.Peek(n)
-		err := c.feed(b, lc.deliver)
+		err := c.feed(b, lc.observe)
 		_, _ = c.br.Discard(n)
 		if err != nil {
 			return err
@@ -174,7 +174,7 @@ func (p *wsPoller) serve(pc *polledConn, buf []byte) {
 		n, err := syscall.Read(pc.w.fd, buf)
 		switch {
 		case n > 0:
-			if err := pc.w.feed(buf[:n], pc.lc.deliver); err != nil {
+			if err := pc.w.feed(buf[:n], pc.lc.observe); err != nil {
 				p.drop(pc, err)
 				return
 			}

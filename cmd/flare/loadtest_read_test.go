@@ -139,11 +139,12 @@ func TestLoadClientReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &rawWS{nc: nc, br: bufio.NewReader(nc), fd: -1}
-	lc := &loadClient{role: auth.RoleLeader, contiguous: true, seesCalls: true, measureFrom: time.Now().Add(time.Hour)}
+	lc := &loadClient{role: auth.RoleLeader, contiguous: true, seesCalls: true}
+	lc.measureFrom.Store(time.Now().Add(time.Hour).UnixNano())
 	if ps != nil {
 		err = ps.read(ctx, lc, c)
 	} else {
-		err = c.read(lc.deliver)
+		err = c.read(lc.observe)
 	}
 	var ce *closeFrameError
 	if !errors.As(err, &ce) || ce.code != 4004 || ce.reason != "too slow, resume" {

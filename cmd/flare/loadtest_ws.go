@@ -202,9 +202,9 @@ type loadClient struct {
 	url         string
 	token       string
 	role        auth.Role
-	contiguous  bool // sees every event (leadership): gaps are visible by seq
-	seesCalls   bool // may see call events (all but departments)
-	measureFrom time.Time
+	contiguous  bool         // sees every event (leadership): gaps are visible by seq
+	seesCalls   bool         // may see call events (all but departments)
+	measureFrom atomic.Int64 // unix nanoseconds: messages are measured from then
 	stats       wsClientStats
 	mu          sync.Mutex
 	conn        *rawWS
@@ -358,8 +358,8 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 			tokens[key] = issue(role, dept)
 		}
 		clients[i] = &loadClient{url: wsURL, token: tokens[key], role: role,
-			contiguous: role == auth.RoleLeader || role == auth.RoleAdmin, seesCalls: role != auth.RoleDept,
-			measureFrom: measureFrom}
+			contiguous: role == auth.RoleLeader || role == auth.RoleAdmin, seesCalls: role != auth.RoleDept}
+		clients[i].measureFrom.Store(measureFrom.UnixNano())
 	}
 
 	// Connect at the chosen rate, several dials in flight.
@@ -428,9 +428,7 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 	out.WS = rep
 	measureFrom = time.Now().Add(c.warmup)
 	for _, lc := range clients {
-		lc.mu.Lock()
-		lc.measureFrom = measureFrom
-		lc.mu.Unlock()
+		lc.measureFrom.Store(measureFrom.UnixNano())
 	}
 	var lastSeq int64
 	var acked []int64
@@ -566,7 +564,7 @@ func (lc *loadClient) readLoop(ctx context.Context, ps *wsPollers) {
 		if ps != nil {
 			err = ps.read(ctx, lc, c)
 		} else {
-			err = c.read(lc.deliver)
+			err = c.read(lc.observe)
 		}
 		if ctx.Err() != nil {
 			return
@@ -590,14 +588,6 @@ func (lc *loadClient) readLoop(ctx context.Context, ps *wsPollers) {
 		}
 		lc.stats.reconnects++
 	}
-}
-
-// deliver observes one message.
-func (lc *loadClient) deliver(msg []byte) {
-	lc.mu.Lock()
-	measureFrom := lc.measureFrom
-	lc.mu.Unlock()
-	lc.observe(msg, measureFrom)
 }
 
 // rawWS is a minimal WebSocket client for the load test: text messages in,
@@ -812,7 +802,7 @@ func stringField(msg, key []byte) []byte {
 
 // observe counts one message: seq order for gaps and duplicates, and the
 // latency of call events carrying their send time.
-func (lc *loadClient) observe(msg []byte, measureFrom time.Time) {
+func (lc *loadClient) observe(msg []byte) {
 	now := time.Now()
 	if !bytes.HasPrefix(msg, seqPrefix) {
 		return
@@ -848,7 +838,8 @@ func (lc *loadClient) observe(msg []byte, measureFrom time.Time) {
 	if lc.seesCalls {
 		s.mark(seq)
 	}
-	if now.Before(measureFrom) {
+	from := lc.measureFrom.Load()
+	if now.UnixNano() < from {
 		return
 	}
 	s.measured++
@@ -863,11 +854,10 @@ func (lc *loadClient) observe(msg []byte, measureFrom time.Time) {
 	if err != nil {
 		return
 	}
-	sent := time.Unix(0, ns)
-	if sent.Before(measureFrom) {
+	if ns < from {
 		return
 	}
-	s.hist.add(now.Sub(sent))
+	s.hist.add(now.Sub(time.Unix(0, ns)))
 	if at, err := time.Parse(time.RFC3339Nano, string(stringField(msg, recordedField))); err == nil {
 		s.serverHist.add(now.Sub(at))
 	}
