@@ -833,33 +833,16 @@ func (t *Tracker) remember(inc Incident) {
 // are no longer active (a leader closed or merged them) are dropped on the
 // way.
 func (t *Tracker) nearest(ctx context.Context, tx Tx, p orb.Point, reach func(radius float64) float64, accept func(activeIncident) bool) (Incident, bool, error) {
-	ids, err := t.near(ctx, tx, p, reach, accept)
-	if err != nil {
+	if err := t.loadActive(ctx, tx); err != nil {
 		return Incident{}, false, err
 	}
-	return t.firstActive(ctx, tx, ids)
-}
-
-// repeatReach is how far from an incident's centroid a call counts as a
-// repeat call about it.
-func repeatReach(radius float64) float64 { return math.Max(radius, minRepeatRadius) + repeatCallBuffer }
-
-// sameGroup accepts the incidents with a category of the group.
-func sameGroup(group string) func(activeIncident) bool {
-	return func(a activeIncident) bool { return a.groups[group] }
+	return t.firstActive(ctx, tx, t.near(p, reach, accept))
 }
 
 // near returns the ids of the cached active incidents whose reach (given
-// their radius) covers p and that accept takes, nearest first.
-func (t *Tracker) near(ctx context.Context, tx Tx, p orb.Point, reach func(radius float64) float64, accept func(activeIncident) bool) ([]string, error) {
-	if err := t.loadActive(ctx, tx); err != nil {
-		return nil, err
-	}
-	return t.nearCached(p, reach, accept), nil
-}
-
-// nearCached is near once the cache of active incidents is loaded.
-func (t *Tracker) nearCached(p orb.Point, reach func(radius float64) float64, accept func(activeIncident) bool) []string {
+// their radius) covers p and that accept takes, nearest first. The cache
+// must be loaded.
+func (t *Tracker) near(p orb.Point, reach func(radius float64) float64, accept func(activeIncident) bool) []string {
 	type cand struct {
 		id string
 		d  float64
@@ -881,10 +864,23 @@ func (t *Tracker) nearCached(p orb.Point, reach func(radius float64) float64, ac
 	return ids
 }
 
+// repeatTargets returns the cached active incidents that c could be a
+// repeat call about: of its category group, with c within their radius (at
+// least minRepeatRadius) plus repeatCallBuffer; nearest first, none when
+// its category is unknown. The cache must be loaded.
+func (t *Tracker) repeatTargets(c Call) []string {
+	cat, ok := t.wf.cfg.Taxonomy.Category(c.Category)
+	if !ok {
+		return nil
+	}
+	reach := func(radius float64) float64 { return math.Max(radius, minRepeatRadius) + repeatCallBuffer }
+	sameGroup := func(a activeIncident) bool { return a.groups[cat.Group] }
+	return t.near(orb.Point{c.Lon, c.Lat}, reach, sameGroup)
+}
+
 // quiet reports whether taking calls, with the cluster changes news, would
-// store nothing: no urgent call, no cluster change, and no call near an
-// active incident of its category group (as the loaded cache knows them,
-// which is what attachRepeat asks too). ObserveAll then does not take the
+// store nothing: no urgent call, no cluster change, and no call with a
+// repeatTargets incident (what attachRepeat asks too). ObserveAll then does not take the
 // store's writer, which the intake's commits would wait for.
 func (t *Tracker) quiet(calls []Call, news *changes) bool {
 	if news != nil || t.active == nil {
@@ -894,11 +890,7 @@ func (t *Tracker) quiet(calls []Call, news *changes) bool {
 		if c.Urgent {
 			return false
 		}
-		cat, ok := t.wf.cfg.Taxonomy.Category(c.Category)
-		if !ok {
-			continue
-		}
-		if len(t.nearCached(orb.Point{c.Lon, c.Lat}, repeatReach, sameGroup(cat.Group))) > 0 {
+		if len(t.repeatTargets(c)) > 0 {
 			return false
 		}
 	}
@@ -986,16 +978,15 @@ func callSummary(c Call) string {
 // about a big incident written less than bigRefresh ago waits for the next
 // Advance, which attaches the calls waiting for each incident together.
 func (t *Tracker) attachRepeat(ctx context.Context, tx Tx, c Call) error {
-	cat, ok := t.wf.cfg.Taxonomy.Category(c.Category)
-	if !ok {
-		return nil
-	}
 	if err := t.lookUpOwners(ctx, tx, []string{c.ID}); err != nil || t.owner(c.ID) != "" {
 		return err
 	}
-	ids, err := t.near(ctx, tx, orb.Point{c.Lon, c.Lat}, repeatReach, sameGroup(cat.Group))
-	if err != nil || len(ids) == 0 {
+	if err := t.loadActive(ctx, tx); err != nil {
 		return err
+	}
+	ids := t.repeatTargets(c)
+	if len(ids) == 0 {
+		return nil
 	}
 	if t.throttled(ids[0], 0, t.wf.now()) {
 		t.repeats[ids[0]] = append(t.repeats[ids[0]], c)
