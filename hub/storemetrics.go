@@ -37,3 +37,43 @@ func (s *instrumentedStore) ReadEvents(ctx context.Context, after int64, limit i
 	defer s.m.ObserveStore("read_events", time.Now())
 	return s.Store.ReadEvents(ctx, after, limit)
 }
+
+// WorkflowStore is a store with the workflow's transactions, as the command
+// workflow needs it.
+type WorkflowStore interface {
+	incidents.Store
+	incidents.WorkflowStore
+}
+
+// InstrumentWorkflowStore is InstrumentStore for the workflow's store: it
+// also records each Update (op "update"), whose latency includes waiting
+// for the store's writer, which the intake's commits share on SQLite.
+func InstrumentWorkflowStore(s WorkflowStore, m *Metrics) WorkflowStore {
+	return &instrumentedWorkflowStore{WorkflowStore: s, calls: instrumentedStore{Store: s, m: m}}
+}
+
+type instrumentedWorkflowStore struct {
+	WorkflowStore
+	calls instrumentedStore
+}
+
+func (s *instrumentedWorkflowStore) CreateCalls(ctx context.Context, calls []incidents.NewCall) ([]incidents.CreateResult, error) {
+	return s.calls.CreateCalls(ctx, calls)
+}
+
+func (s *instrumentedWorkflowStore) GetCall(ctx context.Context, id string) (incidents.Call, error) {
+	return s.calls.GetCall(ctx, id)
+}
+
+func (s *instrumentedWorkflowStore) ListCalls(ctx context.Context, f incidents.CallFilter) ([]incidents.Call, error) {
+	return s.calls.ListCalls(ctx, f)
+}
+
+func (s *instrumentedWorkflowStore) ReadEvents(ctx context.Context, after int64, limit int) ([]incidents.Event, error) {
+	return s.calls.ReadEvents(ctx, after, limit)
+}
+
+func (s *instrumentedWorkflowStore) Update(ctx context.Context, fn func(ctx context.Context, tx incidents.Tx) error) ([]incidents.Event, error) {
+	defer s.calls.m.ObserveStore("update", time.Now())
+	return s.WorkflowStore.Update(ctx, fn)
+}

@@ -227,7 +227,7 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 	}
 	defer broadcaster.Close()
 	workflow := incidents.NewWorkflow(incidents.WorkflowConfig{
-		Store: store, Taxonomy: taxonomy, Departments: setup.departments, Jurisdictions: setup.districts,
+		Store: hub.InstrumentWorkflowStore(store, metrics), Taxonomy: taxonomy, Departments: setup.departments, Jurisdictions: setup.districts,
 		Limits: setup.limits, AutoDispatch: setup.grade,
 	})
 	runner, err := incidents.NewRunner(incidents.RunnerConfig{
