@@ -98,8 +98,9 @@ type Tracker struct {
 	active map[string]activeIncident
 	// Big incidents are refreshed at most every bigRefresh: the growth of
 	// their clusters waits in dirty, and the repeat calls about them in
-	// repeats, for the next Advance. written tells when the tracker last
-	// wrote each incident, and how many calls it had then.
+	// repeats, for the next Advance; huge ones wait longer (see
+	// refreshEvery). written tells when the tracker last wrote each
+	// incident, and how many calls it had then.
 	dirty    map[string]geo.Event
 	gone     map[string]string // cluster key -> incident: clusters gone from a big incident, to drop at the next Advance
 	repeats  map[string][]Call // incident id -> the calls about it
@@ -147,7 +148,28 @@ type activeIncident struct {
 const (
 	bigCluster = 30              // calls from which an incident's refreshes are spaced out
 	bigRefresh = 2 * time.Second // how often a big incident is refreshed at most (but at every Advance)
+	// A refresh summarises an incident's clusters (members, hull,
+	// counts), work in proportion to their calls: from 2*hugeIncident
+	// calls, an incident waits bigRefresh per hugeIncident calls between
+	// refreshes, Advance included, and at most maxRefresh.
+	hugeIncident = 1000
+	maxRefresh   = 30 * time.Second
 )
+
+// refreshEvery is how long the tracker leaves an incident of calls calls
+// unwritten at least, when nothing but its size and shape changed: 0 below
+// bigCluster calls, then bigRefresh, and for huge incidents bigRefresh per
+// hugeIncident calls, at most maxRefresh. A new incident, a higher grade
+// and a merge are written at once whatever the size.
+func refreshEvery(calls int) time.Duration {
+	switch {
+	case calls < bigCluster:
+		return 0
+	case calls < 2*hugeIncident:
+		return bigRefresh
+	}
+	return min(bigRefresh*time.Duration(calls/hugeIncident), maxRefresh)
+}
 
 // NewTracker returns a tracker running rules, taking calls up to lateness
 // behind the newest.
@@ -263,7 +285,7 @@ func (t *Tracker) Advance(ctx context.Context, now time.Time) error {
 		}
 	}
 	for id, w := range t.written {
-		if t.wf.now().Sub(w.at) >= bigRefresh {
+		if t.wf.now().Sub(w.at) >= max(bigRefresh, refreshEvery(w.calls)) {
 			delete(t.written, id)
 		}
 	}
@@ -333,7 +355,8 @@ type liveCluster struct {
 // changes takes the detector's pending events and summarises the clusters
 // they touch, outside any transaction; nil when there is nothing to apply.
 // The growth of the clusters of a big incident written less than bigRefresh
-// ago waits in dirty; flush takes it too.
+// ago waits in dirty; flush takes it too, but for a huge incident whose
+// refresh is not due (see refreshEvery).
 func (t *Tracker) changes(flush bool) *changes {
 	t.geoEvs = t.set.TakeEvents(t.geoEvs[:0])
 	if len(t.geoEvs) == 0 && (!flush || len(t.dirty) == 0 && len(t.gone) == 0) {
@@ -367,8 +390,10 @@ func (t *Tracker) changes(flush bool) *changes {
 		}
 	}
 	if flush {
-		for _, e := range t.dirty {
-			note(e.Rule, e.Cluster)
+		for k, e := range t.dirty {
+			if !t.hugeWaits(t.cluster[k], e.Calls, now) {
+				note(e.Rule, e.Cluster)
+			}
 		}
 	}
 	p := &changes{flush: flush}
@@ -385,13 +410,23 @@ func (t *Tracker) changes(flush bool) *changes {
 }
 
 // throttled tells whether a change of size calls to incident id waits: the
-// incident is big and was written less than bigRefresh before now.
+// incident is big and was written less than refreshEvery before now.
 func (t *Tracker) throttled(id string, calls int, now time.Time) bool {
 	if id == "" {
 		return false
 	}
 	w, ok := t.written[id]
-	return ok && now.Sub(w.at) < bigRefresh && max(calls, w.calls) >= bigCluster
+	return ok && now.Sub(w.at) < refreshEvery(max(calls, w.calls))
+}
+
+// hugeWaits tells whether a change of size calls to incident id waits even
+// for Advance: the incident is huge and its refresh is not due.
+func (t *Tracker) hugeWaits(id string, calls int, now time.Time) bool {
+	if id == "" {
+		return false
+	}
+	w, ok := t.written[id]
+	return ok && max(calls, w.calls) >= 2*hugeIncident && now.Sub(w.at) < refreshEvery(max(calls, w.calls))
 }
 
 // incident returns the incident with the given id as the tracker holds it
@@ -1031,9 +1066,14 @@ func (t *Tracker) flushRepeats(ctx context.Context, tx Tx) error {
 	}
 	waiting := t.repeats
 	t.repeats = map[string][]Call{}
+	now := t.wf.now()
 	for _, id := range slices.Sorted(maps.Keys(waiting)) {
 		calls := slices.DeleteFunc(waiting[id], func(c Call) bool { return t.owner(c.ID) != "" })
 		if len(calls) == 0 {
+			continue
+		}
+		if t.hugeWaits(id, 0, now) {
+			t.repeats[id] = calls // a huge incident's refresh is not due yet
 			continue
 		}
 		inc, found, err := t.firstActive(ctx, tx, []string{id})

@@ -653,3 +653,92 @@ func TestBigIncidentListsItsFirstCallsAndCountsAll(t *testing.T) {
 		break
 	}
 }
+
+// A huge incident (thousands of calls) is refreshed less often than a big
+// one: each refresh summarises all its calls, so it waits two seconds per
+// thousand calls, Advance included; its growth is still all counted when
+// the refresh comes.
+func TestHugeIncidentIsRefreshedLessOften(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	place := func(i int) (float64, float64) {
+		return offset(22.2215, 113.5485, float64(i%45)*6, float64(i/45)*6)
+	}
+	// 2,400 waterlogging calls in a 270 m square within 24 minutes,
+	// registered concurrently and given to the tracker in batches.
+	register := func(from, to int) []incidents.Call {
+		calls := make([]incidents.Call, to-from)
+		var wg sync.WaitGroup
+		errs := make(chan error, to-from)
+		for i := from; i < to; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				la, lo := place(i)
+				cat, urgent := "waterlogging", false
+				c, _, err := e.intake.Register(ctx, agent.Name, "", incidents.CallInput{Lat: &la, Lon: &lo, Category: &cat, Urgent: &urgent})
+				calls[i-from] = c
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		return calls
+	}
+	for from := 0; from < 2400; from += 100 {
+		if err := e.tracker.ObserveAll(ctx, register(from, from+100)); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Add(time.Minute)
+	}
+	if err := e.tracker.Advance(ctx, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	incs := e.incidents(t)
+	if len(incs) != 1 || incs[0].CallCount != 2400 {
+		t.Fatalf("2,400 calls in one place gave %d incidents (%v), want one of 2,400 calls", len(incs), idsOf(incs))
+	}
+	id := incs[0].ID
+	count := func() int {
+		inc, err := e.wf.GetIncident(ctx, leader, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inc.CallCount
+	}
+	// 20 more calls a minute after the last refresh: written at once.
+	if err := e.tracker.ObserveAll(ctx, register(2400, 2420)); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 2420 {
+		t.Fatalf("a minute after its last refresh the huge incident took 20 calls and counts %d, want 2,420", n)
+	}
+	mark := e.events(t, 0)
+	last := mark[len(mark)-1].Seq
+
+	// 40 more a second later: their growth waits past the next Advance,
+	// as the incident was written less than 4 s (2 s per 1,000 calls) ago.
+	e.clock.Add(time.Second)
+	if err := e.tracker.ObserveAll(ctx, register(2420, 2460)); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(time.Second)
+	if err := e.tracker.Advance(ctx, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n, updates := count(), countType(e.events(t, last), incidents.EventIncidentUpdated); n != 2420 || updates != 0 {
+		t.Errorf("2 s after its last refresh the huge incident has %d calls after %d updates, want 2,420 after none (its refresh is not due)", n, updates)
+	}
+	e.clock.Add(2 * time.Second)
+	if err := e.tracker.Advance(ctx, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n, updates := count(), countType(e.events(t, last), incidents.EventIncidentUpdated); n != 2460 || updates != 1 {
+		t.Errorf("4 s after its last refresh the huge incident has %d calls after %d updates, want 2,460 after one", n, updates)
+	}
+}
