@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,15 +30,7 @@ type testServer struct {
 
 func newTestServer(tb testing.TB) *testServer {
 	tb.Helper()
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "flare.db"), sqlite.Options{})
-	if err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
-	tb.Cleanup(func() { store.Close() })
-	if err := store.MigrateUp(ctx); err != nil {
-		tb.Fatalf("migrate: %v", err)
-	}
+	store := hub.OpenTestStore(tb)
 	tax, err := incidents.ParseTaxonomy(defaults.Categories)
 	if err != nil {
 		tb.Fatal(err)

@@ -3,14 +3,12 @@ package hub
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"flare/hub/auth"
 	"flare/incidents"
-	"flare/incidents/sqlite"
 )
 
 // TestResumeOnFreshNode checks a resume on a node that has delivered no
@@ -19,14 +17,7 @@ import (
 func TestResumeOnFreshNode(t *testing.T) {
 	noLeaks(t)
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "flare.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.MigrateUp(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := OpenTestStore(t)
 	now := time.Date(2026, 9, 14, 13, 0, 0, 0, time.UTC)
 	var calls []incidents.NewCall
 	for i := range 6 {

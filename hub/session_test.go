@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -44,14 +43,7 @@ const testPassword = "kai-feng-2026"
 func newSessionServer(tb testing.TB, dashboard http.Handler) *sessionServer {
 	tb.Helper()
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "flare.db"), sqlite.Options{})
-	if err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
-	tb.Cleanup(func() { store.Close() })
-	if err := store.MigrateUp(ctx); err != nil {
-		tb.Fatalf("migrate: %v", err)
-	}
+	store := hub.OpenTestStore(tb)
 	tax, err := incidents.ParseTaxonomy(defaults.Categories)
 	if err != nil {
 		tb.Fatal(err)

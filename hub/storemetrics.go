@@ -49,31 +49,18 @@ type WorkflowStore interface {
 // also records each Update (op "update"), whose latency includes waiting
 // for the store's writer, which the intake's commits share on SQLite.
 func InstrumentWorkflowStore(s WorkflowStore, m *Metrics) WorkflowStore {
-	return &instrumentedWorkflowStore{WorkflowStore: s, calls: instrumentedStore{Store: s, m: m}}
+	return &instrumentedWorkflowStore{instrumentedStore: &instrumentedStore{Store: s, m: m}, WorkflowStore: s}
 }
 
+// instrumentedWorkflowStore takes the Store's methods, timed, from
+// instrumentedStore and the workflow's from WorkflowStore (the two sets are
+// apart), Update timed.
 type instrumentedWorkflowStore struct {
-	WorkflowStore
-	calls instrumentedStore
-}
-
-func (s *instrumentedWorkflowStore) CreateCalls(ctx context.Context, calls []incidents.NewCall) ([]incidents.CreateResult, error) {
-	return s.calls.CreateCalls(ctx, calls)
-}
-
-func (s *instrumentedWorkflowStore) GetCall(ctx context.Context, id string) (incidents.Call, error) {
-	return s.calls.GetCall(ctx, id)
-}
-
-func (s *instrumentedWorkflowStore) ListCalls(ctx context.Context, f incidents.CallFilter) ([]incidents.Call, error) {
-	return s.calls.ListCalls(ctx, f)
-}
-
-func (s *instrumentedWorkflowStore) ReadEvents(ctx context.Context, after int64, limit int) ([]incidents.Event, error) {
-	return s.calls.ReadEvents(ctx, after, limit)
+	*instrumentedStore
+	incidents.WorkflowStore
 }
 
 func (s *instrumentedWorkflowStore) Update(ctx context.Context, fn func(ctx context.Context, tx incidents.Tx) error) ([]incidents.Event, error) {
-	defer s.calls.m.ObserveStore("update", time.Now())
+	defer s.m.ObserveStore("update", time.Now())
 	return s.WorkflowStore.Update(ctx, fn)
 }

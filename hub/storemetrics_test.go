@@ -2,12 +2,10 @@ package hub_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"flare/hub"
 	"flare/incidents"
-	"flare/incidents/sqlite"
 )
 
 // The workflow's transactions are timed as op "update" (how long the
@@ -15,16 +13,8 @@ import (
 // failed ones too; its other operations as InstrumentStore times them.
 func TestWorkflowStoreRecordsUpdatesAndCalls(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "flare.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if err := store.MigrateUp(ctx); err != nil {
-		t.Fatal(err)
-	}
 	m := hub.NewMetrics()
-	ws := hub.InstrumentWorkflowStore(store, m)
+	ws := hub.InstrumentWorkflowStore(hub.OpenTestStore(t), m)
 	evs, err := ws.Update(ctx, func(ctx context.Context, tx incidents.Tx) error {
 		return tx.Append(ctx, incidents.EventInput{Type: "test.event", Actor: "system", Data: map[string]int{"n": 1}})
 	})

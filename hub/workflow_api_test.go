@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -30,14 +29,7 @@ type workflowHub struct {
 func newWorkflowHub(tb testing.TB) *workflowHub {
 	tb.Helper()
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "flare.db"), sqlite.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { store.Close() })
-	if err := store.MigrateUp(ctx); err != nil {
-		tb.Fatal(err)
-	}
+	store := OpenTestStore(tb)
 	tax, _ := incidents.ParseTaxonomy(defaults.Categories)
 	deps, _ := incidents.ParseDepartments(defaults.Departments, tax)
 	regions, _ := incidents.ParseRegions("Zhuhai", defaults.ZhuhaiDistricts)

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -25,7 +24,6 @@ import (
 	"flare/hub/auth"
 	"flare/incidents"
 	"flare/incidents/defaults"
-	"flare/incidents/sqlite"
 )
 
 // fakeClock is a clock the test moves.
@@ -318,15 +316,7 @@ func TestResumeRandomReconnects(t *testing.T) {
 // newSQLiteHub is a hub over a fresh embedded store with call intake.
 func newSQLiteHub(tb testing.TB) (*wsServer, *incidents.Intake) {
 	tb.Helper()
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "flare.db"), sqlite.Options{})
-	if err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
-	tb.Cleanup(func() { store.Close() })
-	if err := store.MigrateUp(ctx); err != nil {
-		tb.Fatalf("migrate: %v", err)
-	}
+	store := OpenTestStore(tb)
 	tax, err := incidents.ParseTaxonomy(defaults.Categories)
 	if err != nil {
 		tb.Fatal(err)

@@ -149,9 +149,9 @@ const (
 	bigCluster = 30              // calls from which an incident's refreshes are spaced out
 	bigRefresh = 2 * time.Second // how often a big incident is refreshed at most (but at every Advance)
 	// A refresh summarises an incident's clusters (members, hull,
-	// counts), work in proportion to their calls: from 2*hugeIncident
-	// calls, an incident waits bigRefresh per hugeIncident calls between
-	// refreshes, Advance included, and at most maxRefresh.
+	// counts), work in proportion to their calls: a huge incident waits
+	// bigRefresh per hugeIncident calls between refreshes, Advance
+	// included, and at most maxRefresh.
 	hugeIncident = 1000
 	maxRefresh   = 30 * time.Second
 )
@@ -412,21 +412,15 @@ func (t *Tracker) changes(flush bool) *changes {
 // throttled tells whether a change of size calls to incident id waits: the
 // incident is big and was written less than refreshEvery before now.
 func (t *Tracker) throttled(id string, calls int, now time.Time) bool {
-	if id == "" {
-		return false
-	}
 	w, ok := t.written[id]
 	return ok && now.Sub(w.at) < refreshEvery(max(calls, w.calls))
 }
 
 // hugeWaits tells whether a change of size calls to incident id waits even
-// for Advance: the incident is huge and its refresh is not due.
+// for Advance: the incident is huge (refreshed less often than a big one)
+// and its refresh is not due.
 func (t *Tracker) hugeWaits(id string, calls int, now time.Time) bool {
-	if id == "" {
-		return false
-	}
-	w, ok := t.written[id]
-	return ok && max(calls, w.calls) >= 2*hugeIncident && now.Sub(w.at) < refreshEvery(max(calls, w.calls))
+	return t.throttled(id, calls, now) && refreshEvery(max(calls, t.written[id].calls)) > bigRefresh
 }
 
 // incident returns the incident with the given id as the tracker holds it
