@@ -9,12 +9,19 @@ import (
 // Audience is who may see an event besides the leadership group and the
 // administrators, who see every event. It is decided once per event, from
 // the event alone, by AudienceOf.
+//
+// The domain decides it when it appends an event (EventInput.Audience) and
+// the store keeps it with the event (Event.Audience), so that the hub
+// filters on data it was given.
 type Audience struct {
 	// CallFloor is true when call-floor agents may see the event.
-	CallFloor bool
+	CallFloor bool `json:"floor,omitempty"`
+	// Hotline is true when the hotline management centre's staff may see
+	// the event.
+	Hotline bool `json:"hotline,omitempty"`
 	// Depts lists the member departments that may see the event, sorted,
 	// without duplicates.
-	Depts []string
+	Depts []string `json:"depts,omitempty"`
 }
 
 // Includes reports whether dept is one of the audience's departments.

@@ -21,6 +21,9 @@ type Event struct {
 	At    time.Time       `json:"at"`
 	Actor string          `json:"actor,omitempty"`
 	Data  json.RawMessage `json:"data"`
+	// Audience is who may see the event besides the leadership group and
+	// the administrators; it is not part of the message clients receive.
+	Audience Audience `json:"-"`
 }
 
 // EventLog is the read side of the event log.

@@ -12,6 +12,9 @@ type EventInput struct {
 	Actor  string
 	Origin string // where the action came from (client address), kept for the audit log only
 	Data   any    // marshalled as JSON
+	// Audience is who may see the event besides the leadership group and
+	// the administrators; the store keeps it with the event.
+	Audience Audience
 }
 
 // Timer is a supervision timer of a task, kept in the store so that it
