@@ -30,6 +30,10 @@ func (a Audience) Includes(dept string) bool {
 	return ok && dept != ""
 }
 
+// CallReceivedAudience is the audience of a call.received event: the call
+// floor, and the hotline staff who follow every work order.
+func CallReceivedAudience() Audience { return Audience{CallFloor: true, Hotline: true} }
+
 // audienceFields are the fields of an event's data that AudienceOf reads.
 type audienceFields struct {
 	Dept         string   `json:"dept"`

@@ -34,6 +34,9 @@ type NewCall struct {
 	// none): 128 bits, 80 of them random, so no stored call can have it and
 	// the store need not look it up before inserting.
 	GeneratedID bool
+	// Audience is the audience of the call's call.received event, decided
+	// by intake (CallReceivedAudience); the store keeps it with the event.
+	Audience Audience
 }
 
 // CreateResult is the outcome of one NewCall in Store.CreateCalls.

@@ -285,7 +285,7 @@ func (in *Intake) Prepare(actor, idempotencyKey string, input CallInput) (NewCal
 		c.Urgent = *input.Urgent
 	}
 	c.Actor = actor
-	return NewCall{Call: c, IdempotencyKey: idempotencyKey, RequestHash: RequestHash(input), GeneratedID: input.ID == nil}, nil
+	return NewCall{Call: c, IdempotencyKey: idempotencyKey, RequestHash: RequestHash(input), GeneratedID: input.ID == nil, Audience: CallReceivedAudience()}, nil
 }
 
 // text checks an optional free-text field: valid UTF-8, at most max
