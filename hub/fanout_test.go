@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"flare/hub/auth"
@@ -30,12 +31,22 @@ type memLog struct {
 
 func newMemLog() *memLog { return &memLog{changed: make(chan struct{})} }
 
-// append adds an event and returns its seq.
+// append adds an event for the leadership group (and the call floor for a
+// call.received) and returns its seq.
 func (l *memLog) append(typ, data string) int64 {
+	var aud incidents.Audience
+	if typ == incidents.EventCallReceived {
+		aud = incidents.CallReceivedAudience()
+	}
+	return l.appendFor(typ, data, aud)
+}
+
+// appendFor adds an event with audience aud and returns its seq.
+func (l *memLog) appendFor(typ, data string, aud incidents.Audience) int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	seq := int64(len(l.evs)) + 1
-	l.evs = append(l.evs, incidents.Event{Seq: seq, Type: typ, At: time.Unix(1789000000, seq*1000).UTC(), Data: json.RawMessage(data)})
+	l.evs = append(l.evs, incidents.Event{Seq: seq, Type: typ, At: time.Unix(1789000000, seq*1000).UTC(), Data: json.RawMessage(data), Audience: aud})
 	close(l.changed)
 	l.changed = make(chan struct{})
 	return seq
@@ -163,12 +174,14 @@ func TestFanoutScopes(t *testing.T) {
 	log := newMemLog()
 	b := startTestBroadcaster(t, log, 64)
 	scopes := map[string]scope{
-		"leader": scopeOf(auth.Principal{Role: auth.RoleLeader}),
-		"admin":  scopeOf(auth.Principal{Role: auth.RoleAdmin}),
-		"agent":  scopeOf(auth.Principal{Role: auth.RoleAgent}),
-		"water":  scopeOf(auth.Principal{Role: auth.RoleDept, Dept: "water"}),
-		"power":  scopeOf(auth.Principal{Role: auth.RoleDept, Dept: "power"}),
-		"fire":   scopeOf(auth.Principal{Role: auth.RoleDept, Dept: "fire"}),
+		"leader":  scopeOf(auth.Principal{Role: incidents.RoleLeader}),
+		"admin":   scopeOf(auth.Principal{Role: incidents.RoleAdmin}),
+		"agent":   scopeOf(auth.Principal{Role: incidents.RoleAgent}),
+		"hotline": scopeOf(auth.Principal{Role: incidents.RoleHotline}),
+		"system":  scopeOf(auth.Principal{Role: incidents.RoleSystem}),
+		"water":   scopeOf(auth.Principal{Role: incidents.RoleDept, Dept: "water"}),
+		"power":   scopeOf(auth.Principal{Role: incidents.RoleDept, Dept: "power"}),
+		"fire":    scopeOf(auth.Principal{Role: incidents.RoleDept, Dept: "fire"}),
 	}
 	cols := map[string]*collector{}
 	for name, s := range scopes {
@@ -177,27 +190,36 @@ func TestFanoutScopes(t *testing.T) {
 			t.Fatalf("attach(%s, 0) = not ok, want ok on an empty log", name)
 		}
 	}
-	events := []struct{ typ, data string }{
-		{"call.received", `{"id":"c1","urgent":false}`},                             // 1
-		{"task.dispatched", `{"task":"t1","dept":"water"}`},                         // 2
-		{"incident.opened", `{"incident":"i1","departments":["water","fire"]}`},     // 3
-		{"alert.raised", `{"incident":"i1"}`},                                       // 4
-		{"alert.raised", `{"call":"c2","urgent":true}`},                             // 5
-		{"task.reassigned", `{"task":"t1","dept":"power","previous_dept":"water"}`}, // 6
-		{"task.signed", `{"task":"t1","dept":"power"}`},                             // 7
+	// The data of each event names other departments and flags: the hub
+	// must go by the audience alone.
+	misleading := `{"urgent":true,"dept":"fire","previous_dept":"fire","departments":["fire"]}`
+	events := []struct {
+		typ string
+		aud incidents.Audience
+	}{
+		{"call.received", incidents.CallReceivedAudience()},                        // 1
+		{"task.dispatched", incidents.Audience{Depts: []string{"water"}}},          // 2
+		{"incident.opened", incidents.Audience{Depts: []string{"fire", "water"}}},  // 3
+		{"alert.raised", incidents.Audience{}},                                     // 4
+		{"alert.raised", incidents.Audience{CallFloor: true}},                      // 5
+		{"task.reassigned", incidents.Audience{Depts: []string{"power", "water"}}}, // 6
+		{"task.signed", incidents.Audience{Depts: []string{"power"}}},              // 7
+		{"order.verified", incidents.Audience{Hotline: true}},                      // 8
 	}
 	for _, e := range events {
-		log.append(e.typ, e.data)
+		log.appendFor(e.typ, misleading, e.aud)
 	}
 	want := map[string][]int64{
-		"leader": {1, 2, 3, 4, 5, 6, 7},
-		"admin":  {1, 2, 3, 4, 5, 6, 7},
-		"agent":  {1, 5},
-		"water":  {2, 3, 6},
-		"power":  {6, 7},
-		"fire":   {3},
+		"leader":  {1, 2, 3, 4, 5, 6, 7, 8},
+		"admin":   {1, 2, 3, 4, 5, 6, 7, 8},
+		"agent":   {1, 5},
+		"hotline": {1, 8},
+		"system":  nil,
+		"water":   {2, 3, 6},
+		"power":   {6, 7},
+		"fire":    {3},
 	}
-	waitHead(t, b, 7) // every event has been queued for everyone
+	waitHead(t, b, 8) // every event has been queued for everyone
 	for name, c := range cols {
 		c.drain()
 		c.mu.Lock()
@@ -228,7 +250,7 @@ func TestAttachReplaysRingWithoutGapOrDuplicate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCollector(scope{all: true}, 1000)
+			c := newCollector(scope{view: incidents.ViewAll}, 1000)
 			if _, ok := b.attach(&c.sub, tt.after); ok != tt.ok {
 				t.Fatalf("attach(after %d) ok = %v, want %v", tt.after, ok, tt.ok)
 			}
@@ -248,7 +270,7 @@ func TestAttachReplaysRingWithoutGapOrDuplicate(t *testing.T) {
 		})
 	}
 	t.Run("resume behind the ring asks for the store", func(t *testing.T) {
-		c := newCollector(scope{all: true}, 1000)
+		c := newCollector(scope{view: incidents.ViewAll}, 1000)
 		if head, ok := b.attach(&c.sub, 0); ok || head != b.Head() {
 			t.Errorf("attach(after 0) = %d, %v, want %d, false", head, ok, b.Head())
 		}
@@ -259,10 +281,10 @@ func TestSlowSubscriberIsDroppedOthersKeepReceiving(t *testing.T) {
 	noLeaks(t)
 	log := newMemLog()
 	b := startTestBroadcaster(t, log, 64)
-	slow := newCollector(scope{all: true}, 5)
+	slow := newCollector(scope{view: incidents.ViewAll}, 5)
 	overflowed := make(chan struct{})
 	slow.sub.onOverflow = func() { close(overflowed) }
-	fast := newCollector(scope{all: true}, 5)
+	fast := newCollector(scope{view: incidents.ViewAll}, 5)
 	b.attach(&slow.sub, 0)
 	b.attach(&fast.sub, 0)
 	var last int64
@@ -284,7 +306,7 @@ func TestBrokerEventsMergeBySeq(t *testing.T) {
 	noLeaks(t)
 	log := newMemLog()
 	b := startTestBroadcaster(t, log, 64)
-	c := newCollector(scope{all: true}, 1000)
+	c := newCollector(scope{view: incidents.ViewAll}, 1000)
 	b.attach(&c.sub, 0)
 	// The store holds 1..6; the broker brings 1, 2, 2 (again), then 5, 6
 	// (3 and 4 lost): the node must still deliver 1..6 once each, in order.
@@ -355,10 +377,10 @@ func TestEncodeMessage(t *testing.T) {
 func BenchmarkPublish(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000} {
 		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
-			br := &Broadcaster{ring: newRing(1024), depts: map[string]*group{}, metrics: wsMetricsFor(NewMetrics())}
+			br := &Broadcaster{ring: newRing(1024), depts: map[string]*group{}, metrics: wsMetricsFor(prometheus.NewRegistry())}
 			subs := make([]*subscriber, n)
 			for i := range subs {
-				subs[i] = &subscriber{scope: scope{all: true}, maxMsgs: 1 << 30, maxBytes: 1 << 62}
+				subs[i] = &subscriber{scope: scope{view: incidents.ViewAll}, maxMsgs: 1 << 30, maxBytes: 1 << 62}
 				br.all.add(subs[i])
 			}
 			data := json.RawMessage(`{"id":"c_0001","seq":1,"received_at":"2026-09-14T13:05:00Z","lat":22.271,"lon":113.5767,"category":"waterlogging","urgent":false,"location":{"type":"Point","coordinates":[113.5767,22.271]}}`)
@@ -435,7 +457,7 @@ func TestAttachLeavesLargeBacklogToTheCaller(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCollector(scope{all: true}, tt.maxMsgs)
+			c := newCollector(scope{view: incidents.ViewAll}, tt.maxMsgs)
 			_, ok := b.attach(&c.sub, 10)
 			defer b.detach(&c.sub)
 			if ok != tt.ok {
@@ -463,7 +485,7 @@ func TestAttachOnAFreshNodeReplaysFromTheStore(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCollector(scope{all: true}, 1000)
+			c := newCollector(scope{view: incidents.ViewAll}, 1000)
 			head, ok := b.attach(&c.sub, tt.after)
 			defer b.detach(&c.sub)
 			if ok != tt.ok || head != 5 {

@@ -23,7 +23,6 @@ import (
 
 	"flare/hub/auth"
 	"flare/incidents"
-	"flare/incidents/defaults"
 )
 
 // fakeClock is a clock the test moves.
@@ -41,7 +40,7 @@ func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 // wsServer is a hub serving /ws over a test event log.
 type wsServer struct {
 	*httptest.Server
-	srv    *Server
+	ws     *WebSockets
 	b      *Broadcaster
 	signer *auth.Signer
 	clock  *fakeClock
@@ -49,11 +48,44 @@ type wsServer struct {
 
 type wsOptions struct {
 	log      incidents.EventLog
-	store    incidents.Store
-	intake   *incidents.Intake
 	ringSize int
 	ws       WSConfig
-	workflow *incidents.Workflow
+}
+
+// bearer authenticates an upgrade by its bearer token, as the API does.
+func bearer(signer *auth.Signer) func(r *http.Request) (auth.Principal, error) {
+	return func(r *http.Request) (auth.Principal, error) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			return auth.Principal{}, incidents.Errorf(incidents.CodeUnauthorized, "missing bearer token")
+		}
+		return signer.Verify(tok)
+	}
+}
+
+// testStatus is the status the API gives each code the hub reports.
+var testStatus = map[string]int{
+	incidents.CodeBadRequest:   http.StatusBadRequest,
+	incidents.CodeUnauthorized: http.StatusUnauthorized,
+	incidents.CodeForbidden:    http.StatusForbidden,
+	incidents.CodeRateLimited:  http.StatusTooManyRequests,
+	incidents.CodeUnavailable:  http.StatusServiceUnavailable,
+}
+
+// writeTestError answers as the API does: {"error":{...}} with the code's
+// status.
+func writeTestError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *incidents.Error
+	if !errors.As(err, &e) {
+		e = incidents.Errorf(incidents.CodeInternal, "internal error")
+	}
+	status := testStatus[e.Code]
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": e})
 }
 
 func newWSServer(tb testing.TB, o wsOptions) *wsServer {
@@ -63,33 +95,34 @@ func newWSServer(tb testing.TB, o wsOptions) *wsServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if o.log == nil {
-		o.log = o.store
-	}
 	b, err := StartBroadcaster(context.Background(), BroadcasterConfig{
 		Log: o.log, Logger: zerolog.Nop(), Now: clock.Now, RingSize: o.ringSize,
 	})
 	if err != nil {
 		tb.Fatalf("StartBroadcaster() = %v", err)
 	}
-	srv := New(Config{
-		Store: o.store, Intake: o.intake, Signer: signer, Logger: zerolog.Nop(), Now: clock.Now,
-		Broadcaster: b, WS: o.ws, Workflow: o.workflow,
-	})
-	ts := httptest.NewServer(srv.Handler())
+	cfg := o.ws
+	cfg.Authenticate, cfg.VerifyToken, cfg.WriteError, cfg.Now = bearer(signer), signer.Verify, writeTestError, clock.Now
+	ws, err := NewWebSockets(b, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws", ws)
+	ts := httptest.NewServer(mux)
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := srv.CloseWebSockets(ctx); err != nil {
-			tb.Errorf("CloseWebSockets() = %v, want nil", err)
+		if err := ws.Close(ctx); err != nil {
+			tb.Errorf("Close() = %v, want nil", err)
 		}
 		ts.Close()
 		b.Close()
 	})
-	return &wsServer{Server: ts, srv: srv, b: b, signer: signer, clock: clock}
+	return &wsServer{Server: ts, ws: ws, b: b, signer: signer, clock: clock}
 }
 
-func (s *wsServer) token(tb testing.TB, role auth.Role, dept string, ttl time.Duration) string {
+func (s *wsServer) token(tb testing.TB, role incidents.Role, dept string, ttl time.Duration) string {
 	tb.Helper()
 	tok, err := s.signer.Issue(auth.Principal{Subject: "u-" + string(role) + dept, Role: role, Dept: dept}, ttl)
 	if err != nil {
@@ -217,7 +250,7 @@ func TestResumeUnderConcurrentAppends(t *testing.T) {
 	noLeaks(t)
 	log := newMemLog()
 	s := newWSServer(t, wsOptions{log: log, ringSize: 32})
-	tok := s.token(t, auth.RoleLeader, "", time.Hour)
+	tok := s.token(t, incidents.RoleLeader, "", time.Hour)
 	const before, during = 300, 700
 	for range before {
 		log.append("call.received", `{}`)
@@ -274,7 +307,7 @@ func TestResumeRandomReconnects(t *testing.T) {
 	noLeaks(t)
 	log := newMemLog()
 	s := newWSServer(t, wsOptions{log: log, ringSize: 16})
-	tok := s.token(t, auth.RoleAdmin, "", time.Hour)
+	tok := s.token(t, incidents.RoleAdmin, "", time.Hour)
 	const total = 600
 	done := make(chan struct{})
 	go func() {
@@ -313,69 +346,85 @@ func TestResumeRandomReconnects(t *testing.T) {
 	}
 }
 
-// newSQLiteHub is a hub over a fresh embedded store with call intake.
-func newSQLiteHub(tb testing.TB) (*wsServer, *incidents.Intake) {
-	tb.Helper()
-	store := OpenTestStore(tb)
-	tax, err := incidents.ParseTaxonomy(defaults.Categories)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	intake := incidents.NewIntake(incidents.IntakeConfig{Store: store, Taxonomy: tax})
-	tb.Cleanup(func() { intake.Close(context.Background()) })
-	return newWSServer(tb, wsOptions{store: store, intake: intake}), intake
-}
-
-func postCall(tb testing.TB, s *wsServer, token string, urgent bool) int64 {
-	tb.Helper()
-	body := fmt.Sprintf(`{"lat":22.27,"lon":113.57,"category":"waterlogging","urgent":%v}`, urgent)
-	req, _ := http.NewRequest("POST", s.URL+"/api/v1/calls", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatalf("POST /api/v1/calls: %v", err)
-	}
-	defer res.Body.Close()
-	var call incidents.Call
-	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusCreated || json.Unmarshal(b, &call) != nil {
-		tb.Fatalf("POST /api/v1/calls = %d %s, want 201 with a call", res.StatusCode, b)
-	}
-	return call.Seq
-}
-
-func TestCallEventsScopesOverWebSocket(t *testing.T) {
+// TestAudienceOverWebSocket checks that each connection receives the
+// events whose audience includes its role (and department), live and on a
+// resume, and nothing else.
+func TestAudienceOverWebSocket(t *testing.T) {
 	noLeaks(t)
-	s, _ := newSQLiteHub(t)
-	agentTok := s.token(t, auth.RoleAgent, "", time.Hour)
-	leader := s.mustDial(t, s.token(t, auth.RoleLeader, "", time.Hour), "")
-	agent := s.mustDial(t, agentTok, "")
-	dept := s.mustDial(t, s.token(t, auth.RoleDept, "water", time.Hour), "")
-	var last int64
-	for i := range 5 {
-		last = postCall(t, s, agentTok, i == 2)
+	log := newMemLog()
+	s := newWSServer(t, wsOptions{log: log})
+	clients := map[string]*wsClient{
+		"leader":  s.mustDial(t, s.token(t, incidents.RoleLeader, "", time.Hour), ""),
+		"admin":   s.mustDial(t, s.token(t, incidents.RoleAdmin, "", time.Hour), ""),
+		"agent":   s.mustDial(t, s.token(t, incidents.RoleAgent, "", time.Hour), ""),
+		"hotline": s.mustDial(t, s.token(t, incidents.RoleHotline, "", time.Hour), ""),
+		"water":   s.mustDial(t, s.token(t, incidents.RoleDept, "water", time.Hour), ""),
+		"gas":     s.mustDial(t, s.token(t, incidents.RoleDept, "gas", time.Hour), ""),
 	}
-	if got := leader.events(t, last); len(got) != 5 {
-		t.Errorf("leader received %v, want the 5 call.received events", got)
+	for name, c := range clients { // subscribed once welcomed
+		if e, err := c.next(t); err != nil || e.Type != "hub.welcome" {
+			t.Fatalf("%s's first message = %+v, %v, want hub.welcome", name, e, err)
+		}
 	}
-	if got := agent.events(t, last); len(got) != 5 {
-		t.Errorf("agent received %v, want the 5 call.received events", got)
+	for _, e := range []struct {
+		typ string
+		aud incidents.Audience
+	}{
+		{"call.received", incidents.CallReceivedAudience()},                      // 1
+		{"task.dispatched", incidents.Audience{Depts: []string{"water"}}},        // 2
+		{"alert.raised", incidents.Audience{}},                                   // 3: leaders only
+		{"incident.opened", incidents.Audience{Depts: []string{"gas", "water"}}}, // 4
+		{"call.received", incidents.Audience{CallFloor: true}},                   // 5
+		{"order.verified", incidents.Audience{Hotline: true}},                    // 6
+	} {
+		// The data says nothing about who may see it: only the audience does.
+		log.appendFor(e.typ, `{"urgent":true,"dept":"gas","departments":["water","gas"]}`, e.aud)
 	}
-	// The department client must receive none of them: a resume of the
-	// whole log from it ends with nothing but control messages.
-	dept.send(t, map[string]any{"type": "resume", "after": 0})
-	dept.send(t, map[string]any{"type": "bogus"}) // answered by hub.error after the replay
+	waitHead(t, s.b, 6) // queued for every connection before what follows
+	want := map[string][]int64{
+		"leader":  {1, 2, 3, 4, 5, 6},
+		"admin":   {1, 2, 3, 4, 5, 6},
+		"agent":   {1, 5},
+		"hotline": {1, 6},
+		"water":   {2, 4},
+		"gas":     {4},
+	}
+	for name, c := range clients {
+		t.Run(name, func(t *testing.T) {
+			live := c.until(t, "hub.error", func() { c.send(t, map[string]any{"type": "bogus"}) })
+			c.send(t, map[string]any{"type": "resume", "after": 0})
+			replayed := c.until(t, "hub.error", func() { c.send(t, map[string]any{"type": "bogus"}) })
+			if !slices.Equal(live, want[name]) || !slices.Equal(replayed, want[name]) {
+				t.Errorf("%s received live %v and on a resume %v, want %v", name, live, replayed, want[name])
+			}
+		})
+	}
+	t.Run("a system token may not subscribe", func(t *testing.T) {
+		_, res, err := s.dial(t, s.token(t, incidents.RoleSystem, "", time.Hour), "", nil)
+		if err == nil || res == nil || res.StatusCode != http.StatusForbidden {
+			t.Errorf("dial as system = %v, want 403", err)
+		}
+	})
+}
+
+// until reads durable events until a message of type typ arrives after
+// mark has been called, and returns their seqs. mark is called once the
+// last event of the log is due (after head), so that what it causes comes
+// after them.
+func (c *wsClient) until(tb testing.TB, typ string, mark func()) []int64 {
+	tb.Helper()
+	mark()
+	var seqs []int64
 	for {
-		e, err := dept.next(t)
+		e, err := c.next(tb)
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatalf("reading until %s: %v", typ, err)
 		}
-		if e.Seq > 0 || strings.HasPrefix(e.Type, "call.") {
-			t.Fatalf("department client received %s seq %d, want no call events", e.Type, e.Seq)
+		if e.Type == typ {
+			return seqs
 		}
-		if e.Type == "hub.error" {
-			break
+		if e.Seq > 0 {
+			seqs = append(seqs, e.Seq)
 		}
 	}
 }
@@ -385,7 +434,7 @@ func TestWebSocketRejections(t *testing.T) {
 	s := newWSServer(t, wsOptions{log: newMemLog(), ws: WSConfig{
 		AllowedOrigins: []string{"dash.zhuhai.example", "https://*.ops.example"},
 	}})
-	tok := s.token(t, auth.RoleLeader, "", time.Hour)
+	tok := s.token(t, incidents.RoleLeader, "", time.Hour)
 	tests := []struct {
 		name     string
 		token    string
@@ -444,7 +493,7 @@ func TestConnectionLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newWSServer(t, wsOptions{log: newMemLog(), ws: tt.ws})
-			tok := s.token(t, auth.RoleLeader, "", time.Hour)
+			tok := s.token(t, incidents.RoleLeader, "", time.Hour)
 			s.mustDial(t, tok, "")
 			s.mustDial(t, tok, "")
 			_, res, err := s.dial(t, tok, "", nil)
@@ -462,7 +511,7 @@ func TestConnectionLimits(t *testing.T) {
 func TestOversizeClientFrameClosesConnection(t *testing.T) {
 	noLeaks(t)
 	s := newWSServer(t, wsOptions{log: newMemLog(), ws: WSConfig{ReadLimit: 1024}})
-	c := s.mustDial(t, s.token(t, auth.RoleLeader, "", time.Hour), "")
+	c := s.mustDial(t, s.token(t, incidents.RoleLeader, "", time.Hour), "")
 	big := `{"type":"refresh","token":"` + strings.Repeat("x", 4096) + `"}`
 	_ = c.c.Write(context.Background(), websocket.MessageText, []byte(big))
 	if code, _ := c.closeStatus(t); code != websocket.StatusMessageTooBig {
@@ -475,7 +524,7 @@ func TestTokenExpiryMidConnection(t *testing.T) {
 	log := newMemLog()
 	s := newWSServer(t, wsOptions{log: log, ws: WSConfig{PingInterval: 10 * time.Millisecond, ExpiryWarning: time.Minute}})
 	t.Run("expired token closes with 4001", func(t *testing.T) {
-		c := s.mustDial(t, s.token(t, auth.RoleLeader, "", time.Hour), "")
+		c := s.mustDial(t, s.token(t, incidents.RoleLeader, "", time.Hour), "")
 		s.clock.Advance(59*time.Minute + 30*time.Second)
 		for { // the warning comes first
 			e, err := c.next(t)
@@ -492,8 +541,8 @@ func TestTokenExpiryMidConnection(t *testing.T) {
 		}
 	})
 	t.Run("refreshed token keeps the connection", func(t *testing.T) {
-		c := s.mustDial(t, s.token(t, auth.RoleLeader, "", time.Hour), "")
-		c.send(t, map[string]any{"type": "refresh", "token": s.token(t, auth.RoleLeader, "", 3*time.Hour)})
+		c := s.mustDial(t, s.token(t, incidents.RoleLeader, "", time.Hour), "")
+		c.send(t, map[string]any{"type": "refresh", "token": s.token(t, incidents.RoleLeader, "", 3*time.Hour)})
 		for {
 			e, err := c.next(t)
 			if err != nil {
@@ -511,8 +560,8 @@ func TestTokenExpiryMidConnection(t *testing.T) {
 		}
 	})
 	t.Run("refresh for another user is refused", func(t *testing.T) {
-		c := s.mustDial(t, s.token(t, auth.RoleDept, "water", time.Hour), "")
-		c.send(t, map[string]any{"type": "refresh", "token": s.token(t, auth.RoleLeader, "", time.Hour)})
+		c := s.mustDial(t, s.token(t, incidents.RoleDept, "water", time.Hour), "")
+		c.send(t, map[string]any{"type": "refresh", "token": s.token(t, incidents.RoleLeader, "", time.Hour)})
 		for {
 			e, err := c.next(t)
 			if err != nil {
@@ -532,7 +581,7 @@ func TestSlowClientClosedFastClientKeepsReceiving(t *testing.T) {
 	noLeaks(t)
 	log := newMemLog()
 	s := newWSServer(t, wsOptions{log: log, ws: WSConfig{QueueMessages: 64, QueueBytes: 4 << 20, SendBuffer: 64 << 10}})
-	tok := s.token(t, auth.RoleLeader, "", time.Hour)
+	tok := s.token(t, incidents.RoleLeader, "", time.Hour)
 	// The slow client reads a message every 20ms through a small receive
 	// buffer, so that little hides in the kernel.
 	smallBuffer := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -598,10 +647,9 @@ func TestSlowClientClosedFastClientKeepsReceiving(t *testing.T) {
 func TestPresence(t *testing.T) {
 	noLeaks(t)
 	s := newWSServer(t, wsOptions{log: newMemLog()})
-	leaderTok := s.token(t, auth.RoleLeader, "", time.Hour)
-	leader := s.mustDial(t, leaderTok, "")
-	s.mustDial(t, s.token(t, auth.RoleDept, "water", time.Hour), "")
-	s.mustDial(t, s.token(t, auth.RoleDept, "water", time.Hour), "")
+	leader := s.mustDial(t, s.token(t, incidents.RoleLeader, "", time.Hour), "")
+	s.mustDial(t, s.token(t, incidents.RoleDept, "water", time.Hour), "")
+	s.mustDial(t, s.token(t, incidents.RoleDept, "water", time.Hour), "")
 	var p Presence
 	for {
 		e, err := leader.next(t)
@@ -625,34 +673,13 @@ func TestPresence(t *testing.T) {
 	if !slices.Equal(p.Departments, want) {
 		t.Errorf("presence departments = %+v, want %+v", p.Departments, want)
 	}
-	for _, tt := range []struct {
-		name   string
-		token  string
-		status int
-	}{
-		{"leader reads presence", leaderTok, http.StatusOK},
-		{"department may not read presence", s.token(t, auth.RoleDept, "water", time.Hour), http.StatusForbidden},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			req, _ := http.NewRequest("GET", s.URL+"/api/v1/presence", nil)
-			req.Header.Set("Authorization", "Bearer "+tt.token)
-			res, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer res.Body.Close()
-			if res.StatusCode != tt.status {
-				t.Errorf("GET /api/v1/presence = %d, want %d", res.StatusCode, tt.status)
-			}
-		})
-	}
 }
 
 func TestCloseWebSocketsSendsGoingAway(t *testing.T) {
 	noLeaks(t)
 	s := newWSServer(t, wsOptions{log: newMemLog()})
-	c := s.mustDial(t, s.token(t, auth.RoleAgent, "", time.Hour), "")
-	go s.srv.CloseWebSockets(context.Background())
+	c := s.mustDial(t, s.token(t, incidents.RoleAgent, "", time.Hour), "")
+	go s.ws.Close(context.Background())
 	if code, _ := c.closeStatus(t); code != websocket.StatusGoingAway {
 		t.Errorf("close code on shutdown = %d, want %d", code, websocket.StatusGoingAway)
 	}
@@ -662,13 +689,13 @@ func TestDeadPeerIsDropped(t *testing.T) {
 	noLeaks(t)
 	s := newWSServer(t, wsOptions{log: newMemLog(), ws: WSConfig{PingInterval: 20 * time.Millisecond, PingTimeout: 50 * time.Millisecond}})
 	// A client that never reads never answers pings.
-	c := s.mustDial(t, s.token(t, auth.RoleLeader, "", time.Hour), "")
+	c := s.mustDial(t, s.token(t, incidents.RoleLeader, "", time.Hour), "")
 	defer c.c.CloseNow()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		s.srv.ws.mu.Lock()
-		n := len(s.srv.ws.conns)
-		s.srv.ws.mu.Unlock()
+		s.ws.mu.Lock()
+		n := len(s.ws.conns)
+		s.ws.mu.Unlock()
 		if n == 0 {
 			return
 		}
@@ -687,7 +714,7 @@ func TestResumeLargerThanTheQueueIsNotClosedTooSlow(t *testing.T) {
 		log.append("call.received", `{}`)
 	}
 	waitHead(t, s.b, 1000)
-	c := s.mustDial(t, s.token(t, auth.RoleLeader, "", time.Hour), "?after=0")
+	c := s.mustDial(t, s.token(t, incidents.RoleLeader, "", time.Hour), "?after=0")
 	for range 50 { // live events arrive while the backlog is sent
 		log.append("call.received", `{}`)
 	}

@@ -1,4 +1,4 @@
-package hub_test
+package api_test
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"flare/hub"
+	"flare/api"
 	"flare/hub/auth"
 	"flare/incidents"
 	"flare/incidents/defaults"
@@ -30,7 +30,7 @@ type testServer struct {
 
 func newTestServer(tb testing.TB) *testServer {
 	tb.Helper()
-	store := hub.OpenTestStore(tb)
+	store := api.OpenTestStore(tb)
 	tax, err := incidents.ParseTaxonomy(defaults.Categories)
 	if err != nil {
 		tb.Fatal(err)
@@ -45,23 +45,26 @@ func newTestServer(tb testing.TB) *testServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	metrics := hub.NewMetrics()
-	instrumented := hub.InstrumentStore(store, metrics)
+	metrics := api.NewMetrics()
+	instrumented := api.InstrumentStore(store, metrics)
 	intake := incidents.NewIntake(incidents.IntakeConfig{
 		Store: instrumented, Taxonomy: tax, Area: area, Now: clock,
 		OnStored: func(n int) { metrics.CallsIngested.Add(float64(n)) },
 	})
 	tb.Cleanup(func() { intake.Close(context.Background()) })
-	srv := hub.New(hub.Config{
+	srv, err := api.New(api.Config{
 		Store: instrumented, Intake: intake, Signer: signer, Metrics: metrics,
 		Logger: zerolog.Nop(), Ready: store.Ready, Now: clock,
 	})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	ts := httptest.NewServer(srv.Handler())
 	tb.Cleanup(ts.Close)
 	return &testServer{Server: ts, store: store, signer: signer, now: now}
 }
 
-func (s *testServer) token(tb testing.TB, role auth.Role, dept string) string {
+func (s *testServer) token(tb testing.TB, role incidents.Role, dept string) string {
 	tb.Helper()
 	tok, err := s.signer.Issue(auth.Principal{Subject: "tester", Role: role, Dept: dept}, time.Hour)
 	if err != nil {
@@ -145,7 +148,7 @@ const goodCall = `{"lat":22.2710,"lon":113.5767,"category":"waterlogging","addre
 
 func TestCreateCallStoresAndReturnsIt(t *testing.T) {
 	s := newTestServer(t)
-	agent := s.token(t, auth.RoleAgent, "")
+	agent := s.token(t, incidents.RoleAgent, "")
 	res := s.do(t, "POST", "/api/v1/calls", agent, goodCall, nil)
 	if res.status != http.StatusCreated {
 		t.Fatalf("POST /api/v1/calls = %d %s, want 201", res.status, res.body)
@@ -165,7 +168,7 @@ func TestCreateCallStoresAndReturnsIt(t *testing.T) {
 	if got := res.header.Get("Location"); got != "/api/v1/calls/"+c.ID {
 		t.Errorf("Location header = %q, want /api/v1/calls/%s", got, c.ID)
 	}
-	got := s.do(t, "GET", "/api/v1/calls/"+c.ID, s.token(t, auth.RoleLeader, ""), "", nil)
+	got := s.do(t, "GET", "/api/v1/calls/"+c.ID, s.token(t, incidents.RoleLeader, ""), "", nil)
 	if got.status != http.StatusOK || !bytes.Equal(got.body, res.body) {
 		t.Errorf("GET /api/v1/calls/%s = %d %s, want 200 %s", c.ID, got.status, got.body, res.body)
 	}
@@ -210,7 +213,7 @@ func TestCreateCallRejectsBadInput(t *testing.T) {
 		{"bad idempotency key", goodCall, map[string]string{"Idempotency-Key": strings.Repeat("k", 129)}, 422, "invalid", "Idempotency-Key"},
 	}
 	s := newTestServer(t)
-	agent := s.token(t, auth.RoleAgent, "")
+	agent := s.token(t, incidents.RoleAgent, "")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := s.do(t, "POST", "/api/v1/calls", agent, tt.body, tt.header)
@@ -225,7 +228,7 @@ func TestCreateCallRejectsBadInput(t *testing.T) {
 
 func TestCreateCallIsIdempotent(t *testing.T) {
 	s := newTestServer(t)
-	agent := s.token(t, auth.RoleAgent, "")
+	agent := s.token(t, incidents.RoleAgent, "")
 	key := map[string]string{"Idempotency-Key": "floor-7:2026-09-14:0001"}
 	first := s.do(t, "POST", "/api/v1/calls", agent, goodCall, key)
 	if first.status != http.StatusCreated {
@@ -269,12 +272,12 @@ func TestCreateCallIsIdempotent(t *testing.T) {
 
 func TestAuthorization(t *testing.T) {
 	s := newTestServer(t)
-	expired, err := s.signer.Issue(auth.Principal{Subject: "old", Role: auth.RoleAgent}, time.Nanosecond)
+	expired, err := s.signer.Issue(auth.Principal{Subject: "old", Role: incidents.RoleAgent}, time.Nanosecond)
 	if err != nil {
 		t.Fatal(err)
 	}
 	other, _ := auth.NewSigner(bytes.Repeat([]byte("x"), 32), nil)
-	forged, _ := other.Issue(auth.Principal{Subject: "mallory", Role: auth.RoleAdmin}, time.Hour)
+	forged, _ := other.Issue(auth.Principal{Subject: "mallory", Role: incidents.RoleAdmin}, time.Hour)
 	tests := []struct {
 		name, method, path, token string
 		status                    int
@@ -283,16 +286,16 @@ func TestAuthorization(t *testing.T) {
 		{"garbage token", "GET", "/api/v1/calls", "not-a-token", 401},
 		{"token signed with another secret", "GET", "/api/v1/calls", forged, 401},
 		{"expired token", "POST", "/api/v1/calls", expired, 401},
-		{"leader may not register calls", "POST", "/api/v1/calls", s.token(t, auth.RoleLeader, ""), 403},
-		{"department may not list calls", "GET", "/api/v1/calls", s.token(t, auth.RoleDept, "water"), 403},
-		{"agent may not read metrics", "GET", "/metrics", s.token(t, auth.RoleAgent, ""), 403},
+		{"leader may not register calls", "POST", "/api/v1/calls", s.token(t, incidents.RoleLeader, ""), 403},
+		{"department may not list calls", "GET", "/api/v1/calls", s.token(t, incidents.RoleDept, "water"), 403},
+		{"agent may not read metrics", "GET", "/metrics", s.token(t, incidents.RoleAgent, ""), 403},
 		{"no token for metrics", "GET", "/metrics", "", 401},
-		{"leader lists calls", "GET", "/api/v1/calls", s.token(t, auth.RoleLeader, ""), 200},
-		{"department reads categories", "GET", "/api/v1/categories", s.token(t, auth.RoleDept, "water"), 200},
-		{"admin reads metrics", "GET", "/metrics", s.token(t, auth.RoleAdmin, ""), 200},
+		{"leader lists calls", "GET", "/api/v1/calls", s.token(t, incidents.RoleLeader, ""), 200},
+		{"department reads categories", "GET", "/api/v1/categories", s.token(t, incidents.RoleDept, "water"), 200},
+		{"admin reads metrics", "GET", "/metrics", s.token(t, incidents.RoleAdmin, ""), 200},
 		{"health needs no token", "GET", "/healthz", "", 200},
 		{"readiness needs no token", "GET", "/readyz", "", 200},
-		{"unknown endpoint", "GET", "/api/v1/nothing", s.token(t, auth.RoleAdmin, ""), 404},
+		{"unknown endpoint", "GET", "/api/v1/nothing", s.token(t, incidents.RoleAdmin, ""), 404},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -316,7 +319,7 @@ func TestAuthorization(t *testing.T) {
 
 func TestListCallsFiltersAndPages(t *testing.T) {
 	s := newTestServer(t)
-	agent := s.token(t, auth.RoleAgent, "")
+	agent := s.token(t, incidents.RoleAgent, "")
 	// 25 calls, one a minute back from now, alternating categories; the
 	// even ones in Doumen (west), the odd ones downtown.
 	for i := 0; i < 25; i++ {
@@ -411,10 +414,10 @@ func TestListCallsFiltersAndPages(t *testing.T) {
 
 func TestMetricsCountCallsAndRequests(t *testing.T) {
 	s := newTestServer(t)
-	if res := s.do(t, "POST", "/api/v1/calls", s.token(t, auth.RoleAgent, ""), goodCall, nil); res.status != 201 {
+	if res := s.do(t, "POST", "/api/v1/calls", s.token(t, incidents.RoleAgent, ""), goodCall, nil); res.status != 201 {
 		t.Fatalf("POST = %d", res.status)
 	}
-	res := s.do(t, "GET", "/metrics", s.token(t, auth.RoleAdmin, ""), "", nil)
+	res := s.do(t, "GET", "/metrics", s.token(t, incidents.RoleAdmin, ""), "", nil)
 	for _, want := range []string{
 		"flare_calls_ingested_total 1",
 		`flare_http_requests_total{code="Created",method="POST",route="POST /api/v1/calls"} 1`,
