@@ -3,6 +3,8 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"math/rand/v2"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -208,6 +210,12 @@ func TestCreateCallRejectsBadInput(t *testing.T) {
 		{"not JSON", `lat=22.27`, nil, 400, "bad_request", ""},
 		{"two objects", `{"lat":22.27,"lon":113.57,"category":"fire"}{}`, nil, 400, "bad_request", ""},
 		{"an array", `[1,2]`, nil, 400, "bad_request", ""},
+		{"null", `null`, nil, 400, "bad_request", ""},
+		{"a name in another case", `{"LAT":22.27,"lon":113.57,"category":"fire"}`, nil, 400, "bad_request", "LAT"},
+		{"a name twice", `{"lat":22.27,"lat":22.28,"lon":113.57,"category":"fire"}`, nil, 400, "bad_request", "lat"},
+		{"a lone surrogate", `{"lat":22.27,"lon":113.57,"category":"fire","description":"\ud800"}`, nil, 400, "bad_request", "description"},
+		{"a lone low surrogate", `{"lat":22.27,"lon":113.57,"category":"fire","address":"a\udc00b"}`, nil, 400, "bad_request", "address"},
+		{"invalid UTF-8", "{\"lat\":22.27,\"lon\":113.57,\"category\":\"fire\",\"address\":\"a\xffb\"}", nil, 400, "bad_request", "address"},
 		{"too large", `{"description":"` + strings.Repeat("x", 70<<10) + `"}`, nil, 413, "too_large", ""},
 		{"wrong content type", goodCall, map[string]string{"Content-Type": "text/plain"}, 400, "bad_request", ""},
 		{"bad idempotency key", goodCall, map[string]string{"Idempotency-Key": strings.Repeat("k", 129)}, 422, "invalid", "Idempotency-Key"},
@@ -296,6 +304,13 @@ func TestAuthorization(t *testing.T) {
 		{"health needs no token", "GET", "/healthz", "", 200},
 		{"readiness needs no token", "GET", "/readyz", "", 200},
 		{"unknown endpoint", "GET", "/api/v1/nothing", s.token(t, incidents.RoleAdmin, ""), 404},
+		{"hotline lists calls", "GET", "/api/v1/calls", s.token(t, incidents.RoleHotline, ""), 200},
+		{"hotline may not register calls", "POST", "/api/v1/calls", s.token(t, incidents.RoleHotline, ""), 403},
+		{"hotline may not read metrics", "GET", "/metrics", s.token(t, incidents.RoleHotline, ""), 403},
+		{"system may not list calls", "GET", "/api/v1/calls", s.token(t, incidents.RoleSystem, ""), 403},
+		{"system reads categories", "GET", "/api/v1/categories", s.token(t, incidents.RoleSystem, ""), 200},
+		{"system may not read the audit log", "GET", "/api/v1/audit", s.token(t, incidents.RoleSystem, ""), 403},
+		{"department may not read presence", "GET", "/api/v1/presence", s.token(t, incidents.RoleDept, "water"), 403},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -395,6 +410,7 @@ func TestListCallsFiltersAndPages(t *testing.T) {
 	bad := []struct{ query, field string }{
 		{"limit=0", "limit"}, {"limit=5000", "limit"}, {"from=monday", "from"},
 		{"bbox=1,2,3", "bbox"}, {"bbox=113.4,22.1,113.2,22.3", "bbox"},
+		{"bbox=NaN,NaN,NaN,NaN", "bbox"}, {"bbox=113.2,22.1,Inf,22.3", "bbox"}, {"bbox=-Inf,22.1,113.4,22.3", "bbox"},
 		{"category=aliens", "category"}, {"cursor=not-a-cursor!", "cursor"}, {"cursor=e30", "cursor"},
 	}
 	for _, b := range bad {
@@ -410,6 +426,76 @@ func TestListCallsFiltersAndPages(t *testing.T) {
 			t.Errorf("GET unknown call = %d %s, want 404 not_found", res.status, res.body)
 		}
 	})
+}
+
+// TestMetricsStaySmallWithRandomMethods sends requests with made-up
+// methods, as anyone without a token can: none may become a metrics label,
+// or /metrics (and the process) grows without bound.
+func TestMetricsStaySmallWithRandomMethods(t *testing.T) {
+	s := newTestServer(t)
+	admin := s.token(t, incidents.RoleAdmin, "")
+	before := len(s.do(t, "GET", "/metrics", admin, "", nil).body)
+	rng := rand.New(rand.NewPCG(16, 1))
+	var methods []string
+	for range 300 {
+		b := make([]byte, 40)
+		for i := range b {
+			b[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[rng.IntN(26)]
+		}
+		m := "X" + string(b)
+		methods = append(methods, m)
+		for _, path := range []string{"/nothing", "/api/v1/calls", "/api/v1/calls/" + m} {
+			if res := s.do(t, m, path, "", "", nil); res.status < 400 {
+				t.Fatalf("%s %s = %d, want an error", m, path, res.status)
+			}
+		}
+	}
+	body := string(s.do(t, "GET", "/metrics", admin, "", nil).body)
+	if grown := len(body) - before; grown > 16<<10 {
+		t.Errorf("/metrics grew by %d bytes after 900 requests with made-up methods, want under 16 KiB", grown)
+	}
+	for _, m := range methods {
+		if strings.Contains(body, m) {
+			t.Fatalf("/metrics holds the made-up method %s", m)
+		}
+	}
+	if !strings.Contains(body, `method="other"`) {
+		t.Error(`/metrics has no method="other" series for the made-up methods`)
+	}
+}
+
+// TestReadyzTellsStrangersOnlyThatTheStoreIsUnreachable checks that the
+// store's error (hosts, ports, users, databases) goes to the log, not to
+// whoever asks /readyz.
+func TestReadyzTellsStrangersOnlyThatTheStoreIsUnreachable(t *testing.T) {
+	var logs bytes.Buffer
+	cause := errors.New("failed to connect to user=postgres database=flare_prod 10.1.2.3:5440")
+	srv, err := api.New(api.Config{
+		Logger: zerolog.New(&logs),
+		Ready:  func(ctx context.Context) error { return cause },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	res, err := http.Get(ts.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), `"message":"store unreachable"`) {
+		t.Errorf("GET /readyz = %d %s, want 503 saying store unreachable", res.StatusCode, b)
+	}
+	for _, secret := range []string{"postgres", "flare_prod", "10.1.2.3", "5440"} {
+		if strings.Contains(string(b), secret) {
+			t.Errorf("GET /readyz answered %s, which tells %q", b, secret)
+		}
+	}
+	if !strings.Contains(logs.String(), cause.Error()) {
+		t.Errorf("log = %s, want the store's error %q", logs.String(), cause)
+	}
 }
 
 func TestMetricsCountCallsAndRequests(t *testing.T) {
