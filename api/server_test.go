@@ -3,10 +3,10 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"errors"
-	"math/rand/v2"
 	"encoding/json"
+	"errors"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
