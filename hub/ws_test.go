@@ -577,13 +577,20 @@ func TestTokenExpiryMidConnection(t *testing.T) {
 	})
 }
 
+// TestSlowClientClosedFastClientKeepsReceiving checks that a client that
+// falls behind by more than its queue is closed with CloseTooSlow while a
+// client that keeps up receives every event, in order. The clients read in
+// step with the appends, not by the clock: the fast one reads each chunk
+// before the next is appended, the slow one a few messages per chunk.
 func TestSlowClientClosedFastClientKeepsReceiving(t *testing.T) {
 	noLeaks(t)
 	log := newMemLog()
-	s := newWSServer(t, wsOptions{log: log, ws: WSConfig{QueueMessages: 64, QueueBytes: 4 << 20, SendBuffer: 64 << 10}})
+	// A long write timeout: the slow client's writer stays blocked until the
+	// client reads, however loaded the machine is.
+	s := newWSServer(t, wsOptions{log: log, ws: WSConfig{QueueMessages: 64, QueueBytes: 4 << 20, SendBuffer: 64 << 10, WriteTimeout: time.Minute}})
 	tok := s.token(t, incidents.RoleLeader, "", time.Hour)
-	// The slow client reads a message every 20ms through a small receive
-	// buffer, so that little hides in the kernel.
+	// The slow client reads through a small receive buffer, so that little
+	// hides in the kernel.
 	smallBuffer := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 		if err == nil {
@@ -596,29 +603,47 @@ func TestSlowClientClosedFastClientKeepsReceiving(t *testing.T) {
 		t.Fatal(err)
 	}
 	fast := s.mustDial(t, tok, "")
+	// Each connection is subscribed once it has been welcomed: only then may
+	// the events come.
+	for name, c := range map[string]*wsClient{"slow": slow, "fast": fast} {
+		if e, err := c.next(t); err != nil || e.Type != "hub.welcome" {
+			t.Fatalf("%s client's first message = %+v, %v, want hub.welcome", name, e, err)
+		}
+	}
+	const n, chunk, slowReads = 2000, 20, 4
+	appended := make(chan struct{}, n/chunk)
 	slowClosed := make(chan websocket.StatusCode, 1)
 	go func() {
-		for {
-			if _, err := slow.next(t); err != nil {
+		defer close(slowClosed)
+		for range appended { // a few messages per chunk: it falls behind
+			for range slowReads {
+				if _, _, err := slow.c.Read(context.Background()); err != nil {
+					slowClosed <- websocket.CloseStatus(err)
+					return
+				}
+			}
+		}
+		for { // then it reads what is left, up to the close
+			if _, _, err := slow.c.Read(context.Background()); err != nil {
 				slowClosed <- websocket.CloseStatus(err)
 				return
 			}
-			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	var progress atomic.Int64
+	progress := make(chan int64, n)
 	fastDone := make(chan []int64, 1)
-	const n, chunk = 2000, 20
 	go func() {
+		defer close(progress)
 		var seqs []int64
 		for len(seqs) == 0 || seqs[len(seqs)-1] < n {
-			e, err := fast.next(t)
+			_, data, err := fast.c.Read(context.Background())
 			if err != nil {
 				break
 			}
-			if e.Seq > 0 {
+			var e envelope
+			if json.Unmarshal(data, &e) == nil && e.Seq > 0 {
 				seqs = append(seqs, e.Seq)
-				progress.Store(e.Seq)
+				progress <- e.Seq
 			}
 		}
 		fastDone <- seqs
@@ -631,11 +656,15 @@ func TestSlowClientClosedFastClientKeepsReceiving(t *testing.T) {
 		for range chunk {
 			last = log.append("call.received", data)
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for progress.Load() < last && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
+		appended <- struct{}{}
+		for seq := int64(0); seq < last; {
+			var ok bool
+			if seq, ok = <-progress; !ok {
+				t.Fatalf("fast client stopped after seq %d, want %d", seq, n)
+			}
 		}
 	}
+	close(appended)
 	if got := <-fastDone; !slices.Equal(got, seqRange(1, n)) {
 		t.Errorf("fast client received %d events, want %d in order", len(got), n)
 	}
