@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -302,8 +303,14 @@ func TestSlowSubscriberIsDroppedOthersKeepReceiving(t *testing.T) {
 	}
 }
 
+// TestBrokerEventsMergeBySeq runs in a bubble (testing/synctest): the
+// broadcaster's goroutines are the bubble's, so the test can wait until they
+// have dealt with what the broker brought.
 func TestBrokerEventsMergeBySeq(t *testing.T) {
-	noLeaks(t)
+	synctest.Test(t, testBrokerEventsMergeBySeq)
+}
+
+func testBrokerEventsMergeBySeq(t *testing.T) {
 	log := newMemLog()
 	b := startTestBroadcaster(t, log, 64)
 	c := newCollector(scope{view: incidents.ViewAll}, 1000)
@@ -323,7 +330,10 @@ func TestBrokerEventsMergeBySeq(t *testing.T) {
 	b.remote <- []incidents.Event{ev(1), ev(2), ev(2)}
 	c.waitSeq(t, 2)
 	b.remote <- []incidents.Event{ev(5), ev(6)}
-	time.Sleep(50 * time.Millisecond)
+	synctest.Wait() // 5 and 6 are held: the pump waits to retry the store
+	if got := c.waitSeq(t, 2); !slices.Equal(got, []int64{1, 2}) {
+		t.Fatalf("before the gap is filled received %v, want [1 2]", got)
+	}
 	log.failing.Store(false) // the store comes back and fills the gap
 	select {
 	case b.kick <- struct{}{}:

@@ -140,6 +140,9 @@ type WebSockets struct {
 	ctx     context.Context // ends when the server closes its connections
 	cancel  context.CancelFunc
 
+	// ticked, when set (by tests), is called after each housekeeping round.
+	ticked func()
+
 	mu       sync.Mutex
 	conns    map[*wsConn]struct{}
 	reserved int
@@ -296,6 +299,9 @@ func (s *WebSockets) housekeep(ctx context.Context) {
 			c.tick(now, mono)
 		}
 		clear(conns)
+		if s.ticked != nil {
+			s.ticked()
+		}
 	}
 }
 

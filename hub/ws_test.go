@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -44,6 +45,7 @@ type wsServer struct {
 	b      *Broadcaster
 	signer *auth.Signer
 	clock  *fakeClock
+	ticks  chan struct{} // a value after each housekeeping round
 }
 
 type wsOptions struct {
@@ -107,6 +109,13 @@ func newWSServer(tb testing.TB, o wsOptions) *wsServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	ticks := make(chan struct{}, 1)
+	ws.ticked = func() {
+		select {
+		case ticks <- struct{}{}:
+		default:
+		}
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", ws)
 	ts := httptest.NewServer(mux)
@@ -119,7 +128,7 @@ func newWSServer(tb testing.TB, o wsOptions) *wsServer {
 		ts.Close()
 		b.Close()
 	})
-	return &wsServer{Server: ts, ws: ws, b: b, signer: signer, clock: clock}
+	return &wsServer{Server: ts, ws: ws, b: b, signer: signer, clock: clock, ticks: ticks}
 }
 
 func (s *wsServer) token(tb testing.TB, role incidents.Role, dept string, ttl time.Duration) string {
@@ -238,6 +247,18 @@ func (c *wsClient) closeStatus(tb testing.TB) (websocket.StatusCode, string) {
 	}
 }
 
+// waitTicks waits for n housekeeping rounds to end.
+func (s *wsServer) waitTicks(tb testing.TB, n int) {
+	tb.Helper()
+	for range n {
+		select {
+		case <-s.ticks:
+		case <-time.After(10 * time.Second):
+			tb.Fatal("no housekeeping round ended within 10s")
+		}
+	}
+}
+
 func seqRange(from, to int64) []int64 {
 	var s []int64
 	for i := from; i <= to; i++ {
@@ -263,7 +284,7 @@ func TestResumeUnderConcurrentAppends(t *testing.T) {
 		for range during {
 			last = log.append("call.received", `{"x":"during the replay"}`)
 			if last%50 == 0 {
-				time.Sleep(time.Millisecond)
+				runtime.Gosched() // let the replays interleave with the appends
 			}
 		}
 		appended <- last
@@ -553,7 +574,7 @@ func TestTokenExpiryMidConnection(t *testing.T) {
 			}
 		}
 		s.clock.Advance(2 * time.Hour)
-		time.Sleep(50 * time.Millisecond) // several ping ticks
+		s.waitTicks(t, 3) // the third round began after the clock moved
 		seq := log.append("call.received", `{}`)
 		if got := c.events(t, seq); got[len(got)-1] != seq {
 			t.Errorf("after refresh received %v, want seq %d", got, seq)
@@ -720,18 +741,17 @@ func TestDeadPeerIsDropped(t *testing.T) {
 	// A client that never reads never answers pings.
 	c := s.mustDial(t, s.token(t, incidents.RoleLeader, "", time.Hour), "")
 	defer c.c.CloseNow()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	for round := 0; ; round++ {
 		s.ws.mu.Lock()
 		n := len(s.ws.conns)
 		s.ws.mu.Unlock()
 		if n == 0 {
 			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server holds %d connections 10s after the peer stopped answering pings, want 0", n)
+		if round > 2000 { // 2000 rounds of 1 ms: far past the 50 ms ping timeout
+			t.Fatalf("server holds %d connections %d housekeeping rounds after the peer stopped answering pings, want 0", n, round)
 		}
-		time.Sleep(10 * time.Millisecond)
+		s.waitTicks(t, 1)
 	}
 }
 

@@ -297,6 +297,33 @@ func killClients(tb testing.TB, url, name string) int {
 	return killed
 }
 
+// waitSubscribed waits until a connection named name holds a subscription.
+func waitSubscribed(tb testing.TB, url, name string) {
+	tb.Helper()
+	o, _ := redis.ParseURL(url)
+	admin := redis.NewClient(o)
+	defer admin.Close()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(10 * time.Second)
+	for {
+		list, err := admin.ClientList(context.Background()).Result()
+		if err != nil {
+			tb.Fatalf("CLIENT LIST: %v", err)
+		}
+		for _, line := range strings.Split(list, "\n") {
+			if strings.Contains(line, " name="+name+" ") && strings.Contains(line, " sub=1 ") {
+				return
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-timeout:
+			tb.Fatalf("no connection named %s subscribed again within 10s", name)
+		}
+	}
+}
+
 func TestTwoNodesExactlyOnceAcrossRedisOutage(t *testing.T) {
 	rurl := redisURL(t)
 	tests := []struct {
@@ -328,7 +355,7 @@ func TestTwoNodesExactlyOnceAcrossRedisOutage(t *testing.T) {
 			for range 30 { // during the outage and the reconnect
 				last = a.postCall(t, agent)
 			}
-			time.Sleep(300 * time.Millisecond)
+			waitSubscribed(t, rurl, nameB) // cut again once node B is back
 			killClients(t, rurl, nameB)
 			for range 30 {
 				last = a.postCall(t, agent)
