@@ -315,17 +315,24 @@ func testBrokerEventsMergeBySeq(t *testing.T) {
 	b := startTestBroadcaster(t, log, 64)
 	c := newCollector(scope{view: incidents.ViewAll}, 1000)
 	b.attach(&c.sub, 0)
+	floor := newCollector(scope{view: incidents.ViewFloor}, 1000)
+	b.attach(&floor.sub, 0)
 	// The store holds 1..6; the broker brings 1, 2, 2 (again), then 5, 6
 	// (3 and 4 lost): the node must still deliver 1..6 once each, in order.
-	log.failing.Store(true) // the waiter cannot read: only the broker path works
-	for range 6 {
-		log.mu.Lock()
-		seq := int64(len(log.evs)) + 1
-		log.evs = append(log.evs, incidents.Event{Seq: seq, Type: "call.received", At: time.Unix(1789000000, 0), Data: json.RawMessage(`{}`)})
-		log.mu.Unlock()
-	}
+	// The odd ones are for the call floor, which must get them whichever
+	// way they came.
 	ev := func(seq int64) incidents.Event {
-		return incidents.Event{Seq: seq, Type: "call.received", At: time.Unix(1789000000, 0), Data: json.RawMessage(`{}`)}
+		var aud incidents.Audience
+		if seq%2 == 1 {
+			aud = incidents.CallReceivedAudience()
+		}
+		return incidents.Event{Seq: seq, Type: "call.received", At: time.Unix(1789000000, 0), Data: json.RawMessage(`{}`), Audience: aud}
+	}
+	log.failing.Store(true) // the waiter cannot read: only the broker path works
+	for seq := range int64(6) {
+		log.mu.Lock()
+		log.evs = append(log.evs, ev(seq+1))
+		log.mu.Unlock()
 	}
 	b.remote <- []incidents.Event{ev(1), ev(2), ev(2)}
 	c.waitSeq(t, 2)
@@ -342,6 +349,9 @@ func testBrokerEventsMergeBySeq(t *testing.T) {
 	got := c.waitSeq(t, 6)
 	if want := []int64{1, 2, 3, 4, 5, 6}; !slices.Equal(got, want) {
 		t.Errorf("received %v, want %v", got, want)
+	}
+	if got, want := floor.waitSeq(t, 5), []int64{1, 3, 5}; !slices.Equal(got, want) {
+		t.Errorf("call floor received %v, want %v", got, want)
 	}
 }
 
