@@ -7,12 +7,10 @@ import (
 )
 
 // Audience is who may see an event besides the leadership group and the
-// administrators, who see every event. It is decided once per event, from
-// the event alone, by AudienceOf.
-//
-// The domain decides it when it appends an event (EventInput.Audience) and
-// the store keeps it with the event (Event.Audience), so that the hub
-// filters on data it was given.
+// administrators, who see every event. The domain decides it when it
+// appends an event (EventInput.Audience: CallReceivedAudience,
+// IncidentAudience, TaskAudience, AlertAudience) and the store keeps it with
+// the event (Event.Audience), so that the hub filters on data it was given.
 type Audience struct {
 	// CallFloor is true when call-floor agents may see the event.
 	CallFloor bool `json:"floor,omitempty"`
@@ -42,9 +40,13 @@ type audienceFields struct {
 	Urgent       bool     `json:"urgent"`
 }
 
-// AudienceOf returns who may see ev besides the leadership group and the
-// administrators. It is the one place where visibility is decided, and every
-// event type follows its convention:
+// AudienceOf guesses who may see ev from its type and data, as the hub did
+// before events carried their audience. The domain no longer uses it: it
+// gives every event its audience when it appends it, and an event's
+// Audience is what counts (this guess lets any data with "urgent": true
+// reach the call floor, and keeps a department whose task moved away in the
+// audience). It remains only until the hub reads Event.Audience. Its old
+// convention:
 //
 //   - call.* events (call.received, and later call updates) are for the call
 //     floor.
