@@ -3,7 +3,6 @@ package incidents
 import (
 	"context"
 	"encoding/json"
-	"slices"
 	"time"
 )
 
@@ -126,45 +125,6 @@ type taskEvent struct {
 	Notice       *Notice   `json:"notice,omitempty"` // supervision events: what they tell
 }
 
-// IncidentAudience is the audience of an incident's events: the departments
-// with a live task on it (Incident.Departments).
-func IncidentAudience(inc Incident) Audience {
-	return Audience{Depts: sortedDepts(inc.Departments...)}
-}
-
-// TaskAudience is the audience of a task's events: its department, the one
-// it was reassigned from (previous, "" for none), and the hotline staff, who
-// verify the work and call citizens back.
-func TaskAudience(t Task, previous string) Audience {
-	return Audience{Hotline: true, Depts: sortedDepts(t.Dept, previous)}
-}
-
-// AlertAudience is the audience of an alert: the call floor for an urgent
-// call's alert (it finds its call by call_id), the late department for an
-// escalation; the leadership group alone for the others.
-func AlertAudience(a Alert) Audience {
-	switch a.Kind {
-	case AlertUrgentCall:
-		return Audience{CallFloor: true}
-	case AlertEscalation:
-		return Audience{Depts: sortedDepts(a.Dept)}
-	}
-	return Audience{}
-}
-
-// sortedDepts returns the non-empty codes sorted, without duplicates; nil
-// for none.
-func sortedDepts(codes ...string) []string {
-	var out []string
-	for _, c := range codes {
-		if c != "" {
-			out = append(out, c)
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
 // incidentAlert returns an alert of the given kind about inc.
 func incidentAlert(kind string, inc Incident) Alert {
 	return Alert{
@@ -177,89 +137,4 @@ func incidentAlert(kind string, inc Incident) Alert {
 // alert appends an alert.raised event with its audience.
 func (w *Workflow) alert(ctx context.Context, tx Tx, a Alert) error {
 	return tx.Append(ctx, EventInput{Type: EventAlertRaised, Actor: System.Name, Data: a, Audience: AlertAudience(a)})
-}
-
-// autoDispatch is the auto-dispatch rule: an incident whose plan is not
-// dispatched yet and whose grade is AutoDispatch or more severe has its plan
-// proposed afresh and dispatched by the system, without waiting for a
-// leader. An incident without a plan gets one proposed either way.
-func (w *Workflow) autoDispatch(ctx context.Context, tx Tx, inc *Incident) error {
-	if inc.Plan != nil && inc.Plan.Dispatched {
-		return nil
-	}
-	if !inc.Grade.AtLeast(w.cfg.AutoDispatch) {
-		if inc.Plan == nil {
-			inc.Plan = w.proposePlan(*inc)
-		}
-		return nil
-	}
-	inc.Plan = w.proposePlan(*inc)
-	return w.dispatchPlan(ctx, tx, inc, System, nil, "")
-}
-
-// syncDepartments keeps the departments of t's incident those with a live
-// task on it, now that t (as given, maybe not yet read back) moved to another
-// department or was cancelled; when they change, the incident is saved with
-// an incident.updated that the departments left no longer receive.
-func (w *Workflow) syncDepartments(ctx context.Context, tx Tx, t Task, actor Actor) error {
-	inc, err := tx.Incident(ctx, t.IncidentID)
-	if err != nil {
-		return err
-	}
-	tasks, err := tx.TasksOfIncident(ctx, inc.ID)
-	if err != nil {
-		return err
-	}
-	if !slices.ContainsFunc(tasks, func(x Task) bool { return x.ID == t.ID }) {
-		tasks = append(tasks, t)
-	}
-	live := map[string]bool{}
-	var order []string
-	for _, x := range tasks {
-		if x.ID == t.ID {
-			x = t
-		}
-		if x.State != TaskCancelled && !live[x.Dept] {
-			live[x.Dept] = true
-			order = append(order, x.Dept)
-		}
-	}
-	var depts []string
-	for _, d := range inc.Departments { // those that stay keep their place
-		if live[d] && !slices.Contains(depts, d) {
-			depts = append(depts, d)
-		}
-	}
-	for _, d := range order {
-		if !slices.Contains(depts, d) {
-			depts = append(depts, d)
-		}
-	}
-	if slices.Equal(depts, inc.Departments) {
-		return nil
-	}
-	inc.Departments = depts
-	return w.save(ctx, tx, &inc, inc.Version, change{typ: EventIncidentUpdated, actor: actor, cause: &Cause{Kind: CauseDepartments}})
-}
-
-// CanReadIncident reports whether actor may read inc: the leadership group
-// and the administrators any, a department one it holds a live task on, the
-// call floor none.
-func CanReadIncident(actor Actor, inc Incident) bool {
-	switch actor.Role {
-	case RoleDept:
-		return actor.Dept != "" && slices.Contains(inc.Departments, actor.Dept)
-	case RoleAgent:
-		return false
-	}
-	return actor.leads()
-}
-
-// CanReadTask reports whether actor may read t: a department only a task it
-// holds now, the others any.
-func CanReadTask(actor Actor, t Task) bool {
-	if actor.Role == RoleDept {
-		return actor.Dept != "" && t.Dept == actor.Dept
-	}
-	return actor.hotline()
 }

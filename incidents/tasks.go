@@ -2,6 +2,7 @@ package incidents
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -175,6 +176,51 @@ func (w *Workflow) ActOnTask(ctx context.Context, actor Actor, id string, in Tas
 		return nil
 	})
 	return out, err
+}
+
+// syncDepartments keeps the departments of t's incident those with a live
+// task on it, now that t (as given, maybe not yet read back) moved to another
+// department or was cancelled; when they change, the incident is saved with
+// an incident.updated that the departments left no longer receive.
+func (w *Workflow) syncDepartments(ctx context.Context, tx Tx, t Task, actor Actor) error {
+	inc, err := tx.Incident(ctx, t.IncidentID)
+	if err != nil {
+		return err
+	}
+	tasks, err := tx.TasksOfIncident(ctx, inc.ID)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(tasks, func(x Task) bool { return x.ID == t.ID }) {
+		tasks = append(tasks, t)
+	}
+	live := map[string]bool{}
+	var order []string
+	for _, x := range tasks {
+		if x.ID == t.ID {
+			x = t
+		}
+		if x.State != TaskCancelled && !live[x.Dept] {
+			live[x.Dept] = true
+			order = append(order, x.Dept)
+		}
+	}
+	var depts []string
+	for _, d := range inc.Departments { // those that stay keep their place
+		if live[d] && !slices.Contains(depts, d) {
+			depts = append(depts, d)
+		}
+	}
+	for _, d := range order {
+		if !slices.Contains(depts, d) {
+			depts = append(depts, d)
+		}
+	}
+	if slices.Equal(depts, inc.Departments) {
+		return nil
+	}
+	inc.Departments = depts
+	return w.save(ctx, tx, &inc, inc.Version, change{typ: EventIncidentUpdated, actor: actor, cause: &Cause{Kind: CauseDepartments}})
 }
 
 // reopen gives a task fresh deadlines for redoing the work (重办).

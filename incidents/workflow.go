@@ -440,6 +440,24 @@ func (w *Workflow) proposePlan(inc Incident) *DispatchPlan {
 	return p
 }
 
+// autoDispatch is the auto-dispatch rule: an incident whose plan is not
+// dispatched yet and whose grade is AutoDispatch or more severe has its plan
+// proposed afresh and dispatched by the system, without waiting for a
+// leader. An incident without a plan gets one proposed either way.
+func (w *Workflow) autoDispatch(ctx context.Context, tx Tx, inc *Incident) error {
+	if inc.Plan != nil && inc.Plan.Dispatched {
+		return nil
+	}
+	if !inc.Grade.AtLeast(w.cfg.AutoDispatch) {
+		if inc.Plan == nil {
+			inc.Plan = w.proposePlan(*inc)
+		}
+		return nil
+	}
+	inc.Plan = w.proposePlan(*inc)
+	return w.dispatchPlan(ctx, tx, inc, System, nil, "")
+}
+
 // dispatchPlan creates the tasks of inc's plan (optionally replacing its
 // departments and class), once.
 func (w *Workflow) dispatchPlan(ctx context.Context, tx Tx, inc *Incident, actor Actor, depts []string, class UrgencyClass) error {
