@@ -170,6 +170,9 @@ function route() {
 
 window.addEventListener('hashchange', route);
 onLang(() => {
+  // Messages shown in the other language go; the views are drawn anew.
+  document.getElementById('toasts')?.replaceChildren();
+  document.title = t('app.title');
   renderHeader();
   if (!state.me) {
     renderSignIn(app, { onSignedIn: start });
@@ -194,6 +197,7 @@ setInterval(() => pruneCalls(), 60 * 1000);
 window.addEventListener('error', (e) => toast(t('err.generic', { m: e.message }), 'error'));
 
 document.documentElement.lang = currentLang();
+document.title = t('app.title');
 
 // The browser logs every 401 answer as an error in its console, and a page
 // opened while signed out would get one from GET /api/v1/session. The page
