@@ -53,7 +53,20 @@ export function incidentName(inc) {
 export function alertTitle(a) {
   const inc = state.incidents.get(a.incident_id);
   if (inc) return incidentName(inc);
-  return composeName(a.category, a.district) || a.title || a.incident_id || '';
+  return composeName(a.category, a.district) || legacyTitle(a.title) || a.incident_id || '';
+}
+
+/**
+ * legacyTitle names again an incident titled by the previous release
+ * ("内涝积水 · 香洲区", from the Chinese names of its category and district);
+ * any other title is shown as it is.
+ */
+function legacyTitle(title) {
+  const [cat, place, ...rest] = (title || '').split(' · ');
+  if (!place || rest.length) return title || '';
+  const category = [...state.categories.values()].find((c) => c.name_zh === cat);
+  const district = place === '珠海市' ? { code: '' } : [...state.districtNames.values()].find((d) => d.name === place);
+  return category && district ? composeName(category.code, district.code) : title;
 }
 
 /**

@@ -288,7 +288,7 @@ export function renderLeader(root, arg) {
         width, height: 110,
         scales: { x: { time: true } },
         axes: [{ values: (u, vals) => vals.map((v) => time(v * 1000).slice(0, 5)) }, {}],
-        series: [{}, { label: t('figures.chart.all'), stroke: '#2b7bd6', width: 2 },
+        series: [{ label: t('figures.chart.time') }, { label: t('figures.chart.all'), stroke: '#2b7bd6', width: 2 },
           { label: t('figures.chart.urgent'), stroke: '#d7191c', width: 2 }],
       }, data, chartEl);
     } else {
