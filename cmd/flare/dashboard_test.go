@@ -629,11 +629,13 @@ func TestDashboardWordsKindsAndParametersInBrowser(t *testing.T) {
 		for _, lang := range []struct {
 			lang                             string
 			name, opened, escalation, reason string
-			owns, district, dept             string
+			owns, district, dept, notice     string
 		}{
-			{"zh-CN", "内涝积水 · 香洲区", "6 起来电聚集", "市水务局：督办（第 1 次），超期未办结", "6 起来电（规则需 5 起）", "主管：内涝积水", "属地：香洲区", "市水务局"},
+			{"zh-CN", "内涝积水 · 香洲区", "6 起来电聚集", "市水务局：督办（第 1 次），超期未办结", "6 起来电（规则需 5 起）", "主管：内涝积水", "属地：香洲区", "市水务局",
+				fmt.Sprintf("催办：请于 %s 前办结", hm(deadline))},
 			{"en", "Waterlogging / flooding · Xiangzhou District", "6 calls clustered", "Water Affairs Bureau: supervision no. 1, past the deadline",
-				"6 calls (the rule needs 5)", "responsible for Waterlogging / flooding", "district government of Xiangzhou District", "Water Affairs Bureau"},
+				"6 calls (the rule needs 5)", "responsible for Waterlogging / flooding", "district government of Xiangzhou District", "Water Affairs Bureau",
+				fmt.Sprintf("Reminder: complete by %s", hm(deadline))},
 		} {
 			if lang.lang == "en" {
 				leader.switchLang(t, "en")
@@ -659,6 +661,9 @@ func TestDashboardWordsKindsAndParametersInBrowser(t *testing.T) {
 				if !strings.Contains(plan, want) {
 					t.Errorf("%s: dispatch plan = %q, want %q", lang.lang, plan, want)
 				}
+			}
+			if got := leader.text(t, panel+` li.task-row[data-task-id="t-words"] .task-notice`); got != lang.notice {
+				t.Errorf("%s: panel's task row shows the notice %q, want %q", lang.lang, got, lang.notice)
 			}
 			if got := leader.text(t, `#task-board li[data-task-id="t-words"] strong`); got != lang.dept {
 				t.Errorf("%s: board card of t-words names its department %q, want %q", lang.lang, got, lang.dept)

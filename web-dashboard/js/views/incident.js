@@ -12,7 +12,7 @@ import { actionForm } from '../forms.js';
 import {
   deptName, districtName, gradeBadge, taskStateBadge, categoryChip, isOverdue, taskDeadline,
 } from '../labels.js';
-import { gradeReason, incidentName, planReason } from '../messages.js';
+import { gradeReason, incidentName, noticeText, planReason } from '../messages.js';
 
 /**
  * incidentPanel returns {el, show(id), hide()}: a panel that follows the
@@ -214,11 +214,13 @@ export function incidentPanel({ onClose }) {
       }));
     }
     const open = ['dispatched', 'signed', 'in_progress', 'reopened'].includes(tk.state);
+    const notice = open ? state.notices.get(tk.id)?.at(-1) : null;
     return h('li', { class: `task-row ${isOverdue(tk) ? 'is-overdue' : ''}`, dataset: { taskId: tk.id, state: tk.state } },
       h('div', { class: 'task-line' },
         h('strong', {}, deptName(tk.dept)), ' ', taskStateBadge(tk), ' ',
         open ? countdown(taskDeadline(tk)) : h('span', { class: 'muted' }, dateTime(tk.completed_at || tk.updated_at)),
         tk.escalations ? h('span', { class: 'badge danger' }, t('task.escalations', { n: tk.escalations })) : null),
+      notice ? h('div', { class: 'task-notice', dataset: { type: notice.type } }, noticeText(notice.data)) : null,
       ext ? h('div', { class: 'muted' }, ext.decision ? t(`task.extension.${ext.decision}`, { t: dateTime(ext.new_deadline) })
         : t('task.extension.pending', { t: dateTime(ext.new_deadline), r: ext.reason })) : null,
       tk.result ? h('div', {}, h('span', { class: 'muted' }, t('label', { k: t('task.result') })), tk.result) : null,
