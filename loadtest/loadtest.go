@@ -43,7 +43,8 @@ type Config struct {
 	Progress io.Writer
 }
 
-// WSConfig is the WebSocket side of a load test.
+// WSConfig is the WebSocket side of a load test. Each client holds one
+// open file; raising the process's limit to fit is the caller's part.
 type WSConfig struct {
 	Clients     int           // WebSocket clients to connect (0: measure call intake only)
 	Roles       string        // role mix, as role=share pairs: "leader=0.5,agent=0.3,dept=0.2"
