@@ -27,6 +27,7 @@ var System = Actor{Name: "system", Role: RoleFlare}
 func (a Actor) leads() bool {
 	return a.Role == RoleLeader || a.Role == RoleAdmin || a.Role == RoleFlare
 }
+
 // hotline reports whether the actor may do the hotline management centre's work
 // (verify replies, call citizens back): its staff, the call floor and
 // anyone who leads.
