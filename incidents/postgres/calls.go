@@ -2,32 +2,15 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"flare/incidents"
 	"flare/incidents/internal/callbatch"
+	"flare/incidents/sqlstore"
 )
-
-// callColumns are the columns scanCall reads, in its order.
-const callColumns = `id, seq, received_at, recorded_at, lat, lon, address, category,
-	description, urgent, caller, actor, coalesce(idempotency_key, ''), request_hash`
-
-// scanCall reads one row of callColumns.
-func scanCall(row pgx.Row) (callbatch.Stored, error) {
-	var s callbatch.Stored
-	c := &s.Call
-	err := row.Scan(&c.ID, &c.Seq, &c.ReceivedAt, &c.RecordedAt, &c.Lat, &c.Lon, &c.Address, &c.Category,
-		&c.Description, &c.Urgent, &c.Caller, &c.Actor, &s.IdempotencyKey, &s.RequestHash)
-	c.ReceivedAt = c.ReceivedAt.UTC()
-	c.RecordedAt = c.RecordedAt.UTC()
-	return s, err
-}
 
 // maxAttempts bounds the retries of a CreateCalls transaction that lost a
 // race for an id or idempotency key to a concurrent one.
@@ -50,7 +33,7 @@ func (s *Store) CreateCalls(ctx context.Context, calls []incidents.NewCall) ([]i
 		plan, last, err := s.createCalls(ctx, calls)
 		if err == nil {
 			if len(plan.Create) > 0 {
-				s.noteCommitted(last)
+				s.wake.Committed(last)
 			}
 			return plan.Results, nil
 		}
@@ -69,13 +52,13 @@ func (s *Store) CreateCalls(ctx context.Context, calls []incidents.NewCall) ([]i
 func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (plan callbatch.Plan, last int64, err error) {
 	var stored []callbatch.Stored
 	if ids, keys := callbatch.Lookups(calls); len(ids) > 0 || len(keys) > 0 {
-		rows, err := s.pool.Query(ctx, `SELECT `+callColumns+` FROM calls
+		rows, err := s.pool.Query(ctx, `SELECT `+sqlstore.CallColumns+` FROM calls
 			WHERE id = ANY($1) OR idempotency_key = ANY($2)`, ids, keys)
 		if err != nil {
 			return plan, 0, err
 		}
 		stored, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (callbatch.Stored, error) {
-			return scanCall(row)
+			return sqlstore.ScanCall(row)
 		})
 		if err != nil {
 			return plan, 0, err
@@ -136,74 +119,4 @@ func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (pla
 	}
 	plan.SetSeqs(last - int64(n) + 1)
 	return plan, last, nil
-}
-
-// GetCall returns the call with the given id. It returns an error wrapping
-// incidents.ErrNotFound (code not_found) when there is none, and one with
-// code unavailable when the database cannot be reached.
-func (s *Store) GetCall(ctx context.Context, id string) (incidents.Call, error) {
-	st, err := scanCall(s.pool.QueryRow(ctx, `SELECT `+callColumns+` FROM calls WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return incidents.Call{}, fmt.Errorf("call %q: %w", id, incidents.ErrNotFound)
-	}
-	if err != nil {
-		return incidents.Call{}, fmt.Errorf("get call %q: %w", id, translate(err))
-	}
-	return st.Call, nil
-}
-
-// ListCalls returns up to f.Limit calls matching f, ordered by
-// (received_at DESC, id DESC), starting after the cursor f.After. It returns
-// an error with code invalid when f.Limit is below 1, one with code
-// unavailable when the database cannot be reached, and the database's error
-// when the query fails.
-func (s *Store) ListCalls(ctx context.Context, f incidents.CallFilter) ([]incidents.Call, error) {
-	if f.Limit < 1 {
-		return nil, fmt.Errorf("list calls: %w",
-			incidents.FieldError(incidents.CodeInvalid, "limit", "limit must be at least 1, got %d", f.Limit))
-	}
-	var (
-		where []string
-		args  []any
-	)
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	if !f.From.IsZero() {
-		where = append(where, "received_at >= "+arg(f.From))
-	}
-	if !f.To.IsZero() {
-		where = append(where, "received_at < "+arg(f.To))
-	}
-	if len(f.Categories) > 0 {
-		where = append(where, "category = ANY("+arg(f.Categories)+")")
-	}
-	if b := f.BBox; b != nil {
-		where = append(where, "lat BETWEEN "+arg(b.MinLat)+" AND "+arg(b.MaxLat)+
-			" AND lon BETWEEN "+arg(b.MinLon)+" AND "+arg(b.MaxLon))
-	}
-	if a := f.After; a != nil {
-		where = append(where, "(received_at, id) < ("+arg(a.ReceivedAt)+", "+arg(a.ID)+")")
-	}
-	q := `SELECT ` + callColumns + ` FROM calls`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY received_at DESC, id DESC LIMIT " + arg(f.Limit)
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list calls: %w", translate(err))
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (incidents.Call, error) {
-		st, err := scanCall(row)
-		return st.Call, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list calls: %w", translate(err))
-	}
-	if out == nil {
-		out = []incidents.Call{}
-	}
-	return out, nil
 }
