@@ -67,22 +67,20 @@ type Store struct {
 	gate   writeGate  // turns at the writer: calls before workflow transactions
 }
 
-// shared is the embedded SQL layer, under a name that keeps the field
+var _ incidents.Store = (*Store)(nil)
+var _ incidents.WorkflowStore = (*Store)(nil)
+var _ incidents.UserStore = (*Store)(nil)
+
+// shared is sqlstore.Store by a name that keeps the embedded field
 // unexported.
 type shared = sqlstore.Store
-
-var (
-	_ incidents.Store         = (*Store)(nil)
-	_ incidents.WorkflowStore = (*Store)(nil)
-	_ incidents.UserStore     = (*Store)(nil)
-)
 
 // Open opens (creating it if needed) the SQLite database file at path, in
 // WAL mode with synchronous=FULL, a busy timeout and foreign keys on.
 //
-// Open does not migrate the schema: call MigrateUp before using the store
-// (Ready reports whether migrations are pending). It returns an error when
-// the file cannot be opened or WAL mode cannot be set.
+// The schema is left as it is: MigrateUp brings it up to date, and Ready
+// tells whether that is needed. Open returns an error when the file cannot
+// be opened or WAL mode cannot be set.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if path == "" {
 		return nil, fmt.Errorf("open sqlite store: %w", incidents.Errorf(incidents.CodeInvalid, "empty database path"))
