@@ -79,13 +79,14 @@ func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (pla
 		actors, hashes     = make([]string, n), make([]string, n)
 		urgents            = make([]bool, n)
 		idemKeys           = make([]*string, n)
+		audiences          = make([]string, n)
 	)
 	for k, i := range plan.Create {
 		c := plan.Results[i].Call // Seq is set by the statement
 		data[k], callIDs[k], received[k], recorded[k] = string(c.AppendJSON(nil)), c.ID, c.ReceivedAt, c.RecordedAt
 		lats[k], lons[k], addresses[k], cats[k] = c.Lat, c.Lon, c.Address, c.Category
 		descs[k], urgents[k], callers[k], actors[k] = c.Description, c.Urgent, c.Caller, c.Actor
-		hashes[k] = calls[i].RequestHash
+		hashes[k], audiences[k] = calls[i].RequestHash, sqlstore.EncodeAudience(calls[i].Audience)
 		if key := calls[i].IdempotencyKey; key != "" {
 			idemKeys[k] = &key
 		}
@@ -99,12 +100,12 @@ func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (pla
 			SELECT counter.base + u.ord AS seq, u.*
 			FROM counter, unnest($3::text[], $4::timestamptz[], $5::timestamptz[], $6::float8[],
 				$7::float8[], $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[],
-				$13::text[], $14::text[], $15::text[], $16::text[])
+				$13::text[], $14::text[], $15::text[], $16::text[], $17::text[])
 				WITH ORDINALITY AS u (id, received_at, recorded_at, lat, lon, address, category,
-					description, urgent, caller, actor, idempotency_key, request_hash, data, ord)
+					description, urgent, caller, actor, idempotency_key, request_hash, data, audience, ord)
 		), new_events AS (
-			INSERT INTO events (seq, type, at, actor, data)
-			SELECT seq, $2, recorded_at, actor, jsonb_set(data::jsonb, '{seq}', to_jsonb(seq)) FROM u
+			INSERT INTO events (seq, type, at, actor, data, audience)
+			SELECT seq, $2, recorded_at, actor, jsonb_set(data::jsonb, '{seq}', to_jsonb(seq)), audience::jsonb FROM u
 		), new_calls AS (
 			INSERT INTO calls (id, seq, received_at, recorded_at, lat, lon, address, category,
 				description, urgent, caller, actor, idempotency_key, request_hash)
@@ -113,7 +114,7 @@ func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (pla
 		)
 		SELECT counter.base + $1 FROM counter, pg_notify('`+notifyChannel+`', (counter.base + $1)::text)`,
 		n, incidents.EventCallReceived, callIDs, received, recorded, lats, lons, addresses, cats,
-		descs, urgents, callers, actors, idemKeys, hashes, data).Scan(&last)
+		descs, urgents, callers, actors, idemKeys, hashes, data, audiences).Scan(&last)
 	if err != nil {
 		return plan, 0, err
 	}

@@ -2,15 +2,18 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/pressly/goose/v3"
 
 	"flare/incidents"
 	"flare/incidents/postgres"
 	"flare/incidents/postgres/pgtest"
 	"flare/incidents/storetest"
+	"flare/migrations"
 )
 
 // open opens a store on the database at url, closed when tb ends.
@@ -48,6 +51,29 @@ func TestMigrations(t *testing.T) {
 		url := pgtest.NewDatabase(t)
 		return func() storetest.Schema { return open(t, url, postgres.Options{}) }
 	})
+}
+
+func TestAudienceBackfill(t *testing.T) {
+	storetest.RunAudienceBackfill(t, func(t *testing.T) storetest.Legacy {
+		url := pgtest.NewDatabase(t)
+		db, err := sql.Open("pgx", url)
+		if err != nil {
+			t.Fatalf("sql.Open() = %v", err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return storetest.Legacy{
+			DB: db, Dialect: goose.DialectPostgres, Migrations: migrations.Postgres,
+			Insert: `WITH counter AS (UPDATE event_counter SET last = last + 1 RETURNING last)
+				INSERT INTO events (seq, type, at, data) SELECT last, $1, now(), $2::text::jsonb FROM counter`,
+			Open: func() incidents.Store { return openAt(t, url) },
+		}
+	})
+}
+
+// openAt opens a store on the database at url and migrates it.
+func openAt(tb testing.TB, url string) *postgres.Store {
+	tb.Helper()
+	return storetest.Migrated(tb, open(tb, url, postgres.Options{}))
 }
 
 func TestOpenUnreachable(t *testing.T) {

@@ -35,9 +35,9 @@ func (s *Store) beginWrite(ctx context.Context) (sqlstore.Tx, error) {
 func (s *Store) appendEvents(ctx context.Context, tx sqlstore.Tx, events []sqlstore.Event, at time.Time) ([]incidents.Event, error) {
 	n := len(events)
 	types, actors := make([]string, n), make([]string, n)
-	data, origins := make([]string, n), make([]string, n)
+	data, origins, audiences := make([]string, n), make([]string, n), make([]string, n)
 	for i, e := range events {
-		types[i], actors[i], data[i], origins[i] = e.Type, e.Actor, string(e.Data), e.Origin
+		types[i], actors[i], data[i], origins[i], audiences[i] = e.Type, e.Actor, string(e.Data), e.Origin, e.AudienceJSON
 	}
 	// The counter's row lock, taken by the UPDATE, is held until commit:
 	// the next writer allocates only once this transaction is visible. The
@@ -48,21 +48,22 @@ func (s *Store) appendEvents(ctx context.Context, tx sqlstore.Tx, events []sqlst
 			UPDATE event_counter SET last = last + $1
 			RETURNING last - $1 AS base, pg_notify('`+notifyChannel+`', last::text)
 		), new_events AS (
-			INSERT INTO events (seq, type, at, actor, data, origin)
-			SELECT counter.base + u.ord, u.type, $2, u.actor, u.data::jsonb, u.origin
-			FROM counter, unnest($3::text[], $4::text[], $5::text[], $6::text[])
-				WITH ORDINALITY AS u (type, actor, data, origin, ord)
+			INSERT INTO events (seq, type, at, actor, data, origin, audience)
+			SELECT counter.base + u.ord, u.type, $2, u.actor, u.data::jsonb, u.origin, u.audience::jsonb
+			FROM counter, unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+				WITH ORDINALITY AS u (type, actor, data, origin, audience, ord)
 			RETURNING seq, type, actor, data
 		)
 		SELECT seq, type, actor, data::text FROM new_events ORDER BY seq`,
-		n, at, types, actors, data, origins)
+		n, at, types, actors, data, origins, audiences)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
+	// The rows come in seq order, which is the order of events.
 	evs := make([]incidents.Event, 0, n)
-	for rows.Next() {
-		e := incidents.Event{At: at}
+	for rows.Next() && len(evs) < n {
+		e := incidents.Event{At: at, Audience: events[len(evs)].Audience}
 		var data string
 		if err := rows.Scan(&e.Seq, &e.Type, &e.Actor, &data); err != nil {
 			return nil, err

@@ -110,13 +110,14 @@ func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (pla
 	// statement.
 	for from := 0; from < len(plan.Create); from += insertChunk {
 		chunk := plan.Create[from:min(from+insertChunk, len(plan.Create))]
-		events := make([]any, 0, 5*len(chunk))
+		events := make([]any, 0, 6*len(chunk))
 		rows := make([]any, 0, 14*len(chunk))
 		var data []byte
 		for _, i := range chunk {
 			c := plan.Results[i].Call
 			data = c.AppendJSON(data[:0])
-			events = append(events, c.Seq, incidents.EventCallReceived, c.RecordedAt.UnixNano(), c.Actor, string(data))
+			events = append(events, c.Seq, incidents.EventCallReceived, c.RecordedAt.UnixNano(), c.Actor, string(data),
+				sqlstore.EncodeAudience(calls[i].Audience))
 			var key any // NULL without a key
 			if k := calls[i].IdempotencyKey; k != "" {
 				key = k
@@ -125,8 +126,8 @@ func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (pla
 				c.Address, c.Category, c.Description, c.Urgent, c.Caller, c.Actor, key, calls[i].RequestHash)
 			last = c.Seq
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO events (seq, type, at, actor, data) VALUES `+
-			placeholders(len(chunk), 5), events...); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events (seq, type, at, actor, data, audience) VALUES `+
+			placeholders(len(chunk), 6), events...); err != nil {
 			return plan, 0, err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO calls (id, seq, received_at, recorded_at,

@@ -2,15 +2,19 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/pressly/goose/v3"
+
 	"flare/incidents"
 	"flare/incidents/sqlite"
 	"flare/incidents/storetest"
+	"flare/migrations"
 )
 
 // open opens the store at path and closes it when tb ends.
@@ -66,6 +70,22 @@ func TestMigrations(t *testing.T) {
 	storetest.RunMigrations(t, 1, func(t *testing.T) func() storetest.Schema {
 		path := filepath.Join(t.TempDir(), "flare.db")
 		return func() storetest.Schema { return open(t, path, sqlite.Options{}) }
+	})
+}
+
+func TestAudienceBackfill(t *testing.T) {
+	storetest.RunAudienceBackfill(t, func(t *testing.T) storetest.Legacy {
+		path := filepath.Join(t.TempDir(), "flare.db")
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatalf("sql.Open(%s) = %v", path, err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return storetest.Legacy{
+			DB: db, Dialect: goose.DialectSQLite3, Migrations: migrations.SQLite,
+			Insert: `INSERT INTO events (seq, type, at, data) SELECT coalesce(max(seq), 0) + 1, ?, 0, ? FROM events`,
+			Open:   func() incidents.Store { return storetest.Migrated(t, open(t, path, sqlite.Options{})) },
+		}
 	})
 }
 

@@ -84,7 +84,7 @@ func (s *Store) appendEvents(ctx context.Context, stx sqlstore.Tx, events []sqls
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM events`).Scan(&last); err != nil {
 		return nil, err
 	}
-	insert, err := tx.stmt(ctx, `INSERT INTO events (seq, type, at, actor, data, origin) VALUES (?, ?, ?, ?, ?, ?)`)
+	insert, err := tx.stmt(ctx, `INSERT INTO events (seq, type, at, actor, data, origin, audience) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return nil, err
 	}
@@ -92,10 +92,10 @@ func (s *Store) appendEvents(ctx context.Context, stx sqlstore.Tx, events []sqls
 	evs := make([]incidents.Event, len(events))
 	for i, e := range events {
 		seq := last + 1 + int64(i)
-		if _, err := insert.ExecContext(ctx, seq, e.Type, at.UnixNano(), e.Actor, string(e.Data), e.Origin); err != nil {
+		if _, err := insert.ExecContext(ctx, seq, e.Type, at.UnixNano(), e.Actor, string(e.Data), e.Origin, e.AudienceJSON); err != nil {
 			return nil, err
 		}
-		evs[i] = incidents.Event{Seq: seq, Type: e.Type, At: at, Actor: e.Actor, Data: json.RawMessage(e.Data)}
+		evs[i] = incidents.Event{Seq: seq, Type: e.Type, At: at, Actor: e.Actor, Data: json.RawMessage(e.Data), Audience: e.Audience}
 	}
 	return evs, nil
 }

@@ -11,13 +11,13 @@ import (
 )
 
 // eventColumns are the columns scanEvent reads, in its order.
-const eventColumns = `seq, type, at, actor, data`
+const eventColumns = `seq, type, at, actor, data, audience`
 
 // scanEvent reads one row of eventColumns, then into more the columns that
 // follow.
 func scanEvent(row interface{ Scan(...any) error }, e *incidents.Event, more ...any) error {
 	var data []byte
-	err := row.Scan(append([]any{&e.Seq, &e.Type, timeDest{&e.At}, &e.Actor, &data}, more...)...)
+	err := row.Scan(append([]any{&e.Seq, &e.Type, timeDest{&e.At}, &e.Actor, &data, audienceDest{&e.Audience}}, more...)...)
 	e.Data = json.RawMessage(data)
 	return err
 }

@@ -28,7 +28,6 @@ import (
 
 	"flare/incidents"
 	"flare/incidents/internal/eventwait"
-	"flare/incidents/internal/workflowstore"
 )
 
 // Querier runs statements: a pool or a transaction.
@@ -45,10 +44,6 @@ type Tx interface {
 	Commit() error
 	Rollback() error
 }
-
-// Event is an event appended in a transaction, encoded, waiting for its seq
-// and time at commit.
-type Event = workflowstore.Event
 
 // Config is what an adapter gives New: its dialect, its connections and the
 // operations that are its own.
@@ -268,10 +263,6 @@ func collect[T any](s *Store, rows *sql.Rows, err error, scan func(*sql.Rows) (T
 	}
 	return out, nil
 }
-
-// checkListLimit validates the limit of a workflow listing, where 0 means
-// none.
-func checkListLimit(n int) error { return workflowstore.CheckLimit(n) }
 
 // first returns the first error of errs that is not nil.
 func first(errs ...error) error {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"flare/incidents"
-	"flare/incidents/internal/workflowstore"
 )
 
 // The workflow part of the store: incidents, tasks and supervision timers,
@@ -148,14 +147,14 @@ func scanTimer(row interface{ Scan(...any) error }) (incidents.Timer, error) {
 // with code not_found when there is none, and the database's error
 // (translated) when the query fails.
 func (s *Store) GetIncident(ctx context.Context, id string) (incidents.Incident, error) {
-	return getDoc[incidents.Incident](ctx, s, s.c.Read, `SELECT doc FROM incidents WHERE id = $1`, workflowstore.KindIncident, id)
+	return getDoc[incidents.Incident](ctx, s, s.c.Read, `SELECT doc FROM incidents WHERE id = $1`, kindIncident, id)
 }
 
 // GetTask returns the task with the given id. It returns an error with code
 // not_found when there is none, and the database's error (translated) when
 // the query fails.
 func (s *Store) GetTask(ctx context.Context, id string) (incidents.Task, error) {
-	return getDoc[incidents.Task](ctx, s, s.c.Read, `SELECT doc FROM tasks WHERE id = $1`, workflowstore.KindTask, id)
+	return getDoc[incidents.Task](ctx, s, s.c.Read, `SELECT doc FROM tasks WHERE id = $1`, kindTask, id)
 }
 
 // getDoc reads the JSON document that query selects for the record kind id
@@ -167,7 +166,7 @@ func getDoc[T any](ctx context.Context, s *Store, q Querier, query, kind, id str
 	)
 	err := q.QueryRowContext(ctx, s.q(query), id).Scan(&doc)
 	if errors.Is(err, sql.ErrNoRows) {
-		return v, workflowstore.NotFound(kind, id)
+		return v, notFound(kind, id)
 	}
 	if err != nil {
 		return v, fmt.Errorf("get %s %s: %w", kind, id, s.translate(err))
@@ -213,7 +212,7 @@ func (s *Store) ListIncidents(ctx context.Context, f incidents.IncidentFilter) (
 		w.where("id IN (SELECT incident_id FROM incident_depts WHERE dept = " + w.arg(f.Dept) + ")")
 	}
 	q := `SELECT doc FROM incidents` + w.clause() + ` ORDER BY opened_at DESC, id DESC` + w.limit(f.Limit)
-	out, err := listDocs[incidents.Incident](ctx, s, s.c.Read, workflowstore.KindIncident, q, w.args...)
+	out, err := listDocs[incidents.Incident](ctx, s, s.c.Read, kindIncident, q, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list incidents: %w", err)
 	}
@@ -238,7 +237,7 @@ func (s *Store) ListTasks(ctx context.Context, f incidents.TaskFilter) ([]incide
 		w.where(s.d.In("state", w.arg(s.d.List(strs(f.States)))))
 	}
 	q := `SELECT doc FROM tasks` + w.clause() + ` ORDER BY deadline, id` + w.limit(f.Limit)
-	out, err := listDocs[incidents.Task](ctx, s, s.c.Read, workflowstore.KindTask, q, w.args...)
+	out, err := listDocs[incidents.Task](ctx, s, s.c.Read, kindTask, q, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list tasks: %w", err)
 	}
@@ -274,7 +273,7 @@ var _ incidents.Tx = (*workTx)(nil)
 // with code not_found when there is none.
 func (w *workTx) Incident(ctx context.Context, id string) (incidents.Incident, error) {
 	return getDoc[incidents.Incident](ctx, w.s, w.tx, `SELECT doc FROM incidents WHERE id = $1`+w.s.d.ForUpdate,
-		workflowstore.KindIncident, id)
+		kindIncident, id)
 }
 
 // PutIncident stores inc, read at version prev (0 to create it), with its
@@ -284,8 +283,8 @@ func (w *workTx) Incident(ctx context.Context, id string) (incidents.Incident, e
 // when the stored incident is not at version prev or does not exist. A
 // refused put leaves the transaction usable.
 func (w *workTx) PutIncident(ctx context.Context, inc incidents.Incident, prev int64) error {
-	const kind = workflowstore.KindIncident
-	if err := workflowstore.CheckPut(kind, inc.ID, inc.Version, prev); err != nil {
+	const kind = kindIncident
+	if err := checkPut(kind, inc.ID, inc.Version, prev); err != nil {
 		return err
 	}
 	doc, err := json.Marshal(inc)
@@ -302,10 +301,10 @@ func (w *workTx) PutIncident(ctx context.Context, inc incidents.Incident, prev i
 		args = append(args, prev)
 	}
 	res, err := w.tx.ExecContext(ctx, s.q(q), args...)
-	if err := w.checkPut(ctx, res, err, kind, `SELECT version FROM incidents WHERE id = $1`, inc.ID, prev); err != nil {
+	if err := w.putResult(ctx, res, err, kind, `SELECT version FROM incidents WHERE id = $1`, inc.ID, prev); err != nil {
 		return err
 	}
-	depts := workflowstore.Unique(inc.Departments)
+	depts := unique(inc.Departments)
 	if prev == 0 && len(depts) == 0 {
 		return nil
 	}
@@ -321,10 +320,10 @@ func (w *workTx) PutIncident(ctx context.Context, inc incidents.Incident, prev i
 	return nil
 }
 
-// checkPut turns the outcome of a versioned insert or update into the put's
+// putResult turns the outcome of a versioned insert or update into the put's
 // error: a write that changed no row refused the put, and versionQuery tells
 // why.
-func (w *workTx) checkPut(ctx context.Context, res sql.Result, err error, kind, versionQuery, id string, prev int64) error {
+func (w *workTx) putResult(ctx context.Context, res sql.Result, err error, kind, versionQuery, id string, prev int64) error {
 	if err != nil {
 		return fmt.Errorf("put %s %s: %w", kind, id, w.s.translate(err))
 	}
@@ -336,13 +335,13 @@ func (w *workTx) checkPut(ctx context.Context, res sql.Result, err error, kind, 
 		return nil
 	}
 	if prev == 0 {
-		return workflowstore.Exists(kind, id)
+		return exists(kind, id)
 	}
 	var stored int64
 	if err := w.tx.QueryRowContext(ctx, w.s.q(versionQuery), id).Scan(&stored); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("put %s %s: %w", kind, id, w.s.translate(err))
 	}
-	return workflowstore.Stale(kind, id, prev, stored)
+	return stale(kind, id, prev, stored)
 }
 
 // ActiveIncidents returns the open and confirmed incidents, the oldest
@@ -350,7 +349,7 @@ func (w *workTx) checkPut(ctx context.Context, res sql.Result, err error, kind, 
 // database's error (translated) when the query fails.
 func (w *workTx) ActiveIncidents(ctx context.Context) ([]incidents.Incident, error) {
 	d := w.s.d
-	out, err := listDocs[incidents.Incident](ctx, w.s, w.tx, workflowstore.KindIncident,
+	out, err := listDocs[incidents.Incident](ctx, w.s, w.tx, kindIncident,
 		`SELECT doc FROM incidents WHERE `+d.In("state", "$1")+` ORDER BY opened_at, id`+d.ForUpdate,
 		d.List([]string{string(incidents.IncidentOpen), string(incidents.IncidentConfirmed)}))
 	if err != nil {
@@ -388,7 +387,7 @@ func (w *workTx) AttachCalls(ctx context.Context, incidentID string, callIDs []s
 	if incidentID == "" {
 		return incidents.FieldError(incidents.CodeInvalid, "incident_id", "calls must be attached to an incident id")
 	}
-	ids := workflowstore.Unique(callIDs)
+	ids := unique(callIDs)
 	if len(ids) == 0 {
 		return nil
 	}
@@ -405,7 +404,7 @@ func (w *workTx) AttachCalls(ctx context.Context, incidentID string, callIDs []s
 // with code not_found when there is none.
 func (w *workTx) Task(ctx context.Context, id string) (incidents.Task, error) {
 	return getDoc[incidents.Task](ctx, w.s, w.tx, `SELECT doc FROM tasks WHERE id = $1`+w.s.d.ForUpdate,
-		workflowstore.KindTask, id)
+		kindTask, id)
 }
 
 // PutTask stores t, read at version prev (0 to create it). It returns an
@@ -414,8 +413,8 @@ func (w *workTx) Task(ctx context.Context, id string) (incidents.Task, error) {
 // version_conflict (field "version") when the stored task is not at version
 // prev or does not exist. A refused put leaves the transaction usable.
 func (w *workTx) PutTask(ctx context.Context, t incidents.Task, prev int64) error {
-	const kind = workflowstore.KindTask
-	if err := workflowstore.CheckPut(kind, t.ID, t.Version, prev); err != nil {
+	const kind = kindTask
+	if err := checkPut(kind, t.ID, t.Version, prev); err != nil {
 		return err
 	}
 	doc, err := json.Marshal(t)
@@ -434,7 +433,7 @@ func (w *workTx) PutTask(ctx context.Context, t incidents.Task, prev int64) erro
 		args = append(args, prev)
 	}
 	res, err := w.tx.ExecContext(ctx, w.s.q(q), args...)
-	return w.checkPut(ctx, res, err, kind, `SELECT version FROM tasks WHERE id = $1`, t.ID, prev)
+	return w.putResult(ctx, res, err, kind, `SELECT version FROM tasks WHERE id = $1`, t.ID, prev)
 }
 
 // TasksOfIncident returns the tasks of the incident incidentID, the first
@@ -442,7 +441,7 @@ func (w *workTx) PutTask(ctx context.Context, t incidents.Task, prev int64) erro
 // transaction ends. It returns the database's error (translated) when the
 // query fails.
 func (w *workTx) TasksOfIncident(ctx context.Context, incidentID string) ([]incidents.Task, error) {
-	out, err := listDocs[incidents.Task](ctx, w.s, w.tx, workflowstore.KindTask,
+	out, err := listDocs[incidents.Task](ctx, w.s, w.tx, kindTask,
 		`SELECT doc FROM tasks WHERE incident_id = $1 ORDER BY dispatched_at, id`+w.s.d.ForUpdate, incidentID)
 	if err != nil {
 		return nil, fmt.Errorf("tasks of incident %s: %w", incidentID, err)
@@ -459,7 +458,7 @@ func (w *workTx) TasksOfIncident(ctx context.Context, incidentID string) ([]inci
 // fails. It returns an error with code invalid when taskID is empty, a timer
 // names another task or has no kind.
 func (w *workTx) SetTimers(ctx context.Context, taskID string, timers []incidents.Timer) error {
-	if err := workflowstore.CheckTimers(taskID, timers); err != nil {
+	if err := checkTimers(taskID, timers); err != nil {
 		return err
 	}
 	s, d := w.s, w.s.d
@@ -487,7 +486,7 @@ func (w *workTx) SetTimers(ctx context.Context, taskID string, timers []incident
 func (w *workTx) Call(ctx context.Context, id string) (incidents.Call, error) {
 	c, err := w.s.call(ctx, w.tx, id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return incidents.Call{}, workflowstore.NotFound("call", id)
+		return incidents.Call{}, notFound("call", id)
 	}
 	if err != nil {
 		return incidents.Call{}, fmt.Errorf("get call %s: %w", id, w.s.translate(err))
@@ -498,7 +497,7 @@ func (w *workTx) Call(ctx context.Context, id string) (incidents.Call, error) {
 // Append adds e to the events stored at commit. It returns an error with
 // code invalid when e has no type or its data cannot be encoded as JSON.
 func (w *workTx) Append(ctx context.Context, e incidents.EventInput) error {
-	enc, err := workflowstore.Encode(e)
+	enc, err := encode(e)
 	if err != nil {
 		return err
 	}

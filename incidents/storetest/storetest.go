@@ -29,6 +29,8 @@ func Run(t *testing.T, open func(t *testing.T) incidents.Store) {
 	t.Run("ListCallsPaging", func(t *testing.T) { testListCallsPaging(t, open) })
 	t.Run("NotFound", func(t *testing.T) { testNotFound(t, open) })
 	t.Run("CloseEndsWaits", func(t *testing.T) { testCloseEndsWaits(t, open) })
+	t.Run("CallAudience", func(t *testing.T) { testCallAudience(t, open) })
+	t.Run("ListCallsTimeRange", func(t *testing.T) { testListCallsTimeRange(t, open) })
 }
 
 // shanghai is the zone the hotline works in; inputs use it so that tests see
