@@ -2,32 +2,15 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"flare/incidents"
 	"flare/incidents/internal/callbatch"
+	"flare/incidents/sqlstore"
 )
-
-// callColumns are the columns scanCall reads, in its order.
-const callColumns = `id, seq, received_at, recorded_at, lat, lon, address, category,
-	description, urgent, caller, actor, coalesce(idempotency_key, ''), request_hash`
-
-// scanCall reads one row of callColumns.
-func scanCall(row pgx.Row) (callbatch.Stored, error) {
-	var s callbatch.Stored
-	c := &s.Call
-	err := row.Scan(&c.ID, &c.Seq, &c.ReceivedAt, &c.RecordedAt, &c.Lat, &c.Lon, &c.Address, &c.Category,
-		&c.Description, &c.Urgent, &c.Caller, &c.Actor, &s.IdempotencyKey, &s.RequestHash)
-	c.ReceivedAt = c.ReceivedAt.UTC()
-	c.RecordedAt = c.RecordedAt.UTC()
-	return s, err
-}
 
 // maxAttempts bounds the retries of a CreateCalls transaction that lost a
 // race for an id or idempotency key to a concurrent one.
@@ -50,7 +33,7 @@ func (s *Store) CreateCalls(ctx context.Context, calls []incidents.NewCall) ([]i
 		plan, last, err := s.createCalls(ctx, calls)
 		if err == nil {
 			if len(plan.Create) > 0 {
-				s.noteCommitted(last)
+				s.wake.Committed(last)
 			}
 			return plan.Results, nil
 		}
@@ -69,13 +52,13 @@ func (s *Store) CreateCalls(ctx context.Context, calls []incidents.NewCall) ([]i
 func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (plan callbatch.Plan, last int64, err error) {
 	var stored []callbatch.Stored
 	if ids, keys := callbatch.Lookups(calls); len(ids) > 0 || len(keys) > 0 {
-		rows, err := s.pool.Query(ctx, `SELECT `+callColumns+` FROM calls
+		rows, err := s.pool.Query(ctx, `SELECT `+sqlstore.CallColumns+` FROM calls
 			WHERE id = ANY($1) OR idempotency_key = ANY($2)`, ids, keys)
 		if err != nil {
 			return plan, 0, err
 		}
 		stored, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (callbatch.Stored, error) {
-			return scanCall(row)
+			return sqlstore.ScanCall(row)
 		})
 		if err != nil {
 			return plan, 0, err
@@ -96,13 +79,14 @@ func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (pla
 		actors, hashes     = make([]string, n), make([]string, n)
 		urgents            = make([]bool, n)
 		idemKeys           = make([]*string, n)
+		audiences          = make([]string, n)
 	)
 	for k, i := range plan.Create {
 		c := plan.Results[i].Call // Seq is set by the statement
 		data[k], callIDs[k], received[k], recorded[k] = string(c.AppendJSON(nil)), c.ID, c.ReceivedAt, c.RecordedAt
 		lats[k], lons[k], addresses[k], cats[k] = c.Lat, c.Lon, c.Address, c.Category
 		descs[k], urgents[k], callers[k], actors[k] = c.Description, c.Urgent, c.Caller, c.Actor
-		hashes[k] = calls[i].RequestHash
+		hashes[k], audiences[k] = calls[i].RequestHash, sqlstore.EncodeAudience(calls[i].Audience)
 		if key := calls[i].IdempotencyKey; key != "" {
 			idemKeys[k] = &key
 		}
@@ -116,12 +100,12 @@ func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (pla
 			SELECT counter.base + u.ord AS seq, u.*
 			FROM counter, unnest($3::text[], $4::timestamptz[], $5::timestamptz[], $6::float8[],
 				$7::float8[], $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[],
-				$13::text[], $14::text[], $15::text[], $16::text[])
+				$13::text[], $14::text[], $15::text[], $16::text[], $17::text[])
 				WITH ORDINALITY AS u (id, received_at, recorded_at, lat, lon, address, category,
-					description, urgent, caller, actor, idempotency_key, request_hash, data, ord)
+					description, urgent, caller, actor, idempotency_key, request_hash, data, audience, ord)
 		), new_events AS (
-			INSERT INTO events (seq, type, at, actor, data)
-			SELECT seq, $2, recorded_at, actor, jsonb_set(data::jsonb, '{seq}', to_jsonb(seq)) FROM u
+			INSERT INTO events (seq, type, at, actor, data, audience)
+			SELECT seq, $2, recorded_at, actor, jsonb_set(data::jsonb, '{seq}', to_jsonb(seq)), audience::jsonb FROM u
 		), new_calls AS (
 			INSERT INTO calls (id, seq, received_at, recorded_at, lat, lon, address, category,
 				description, urgent, caller, actor, idempotency_key, request_hash)
@@ -130,80 +114,10 @@ func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (pla
 		)
 		SELECT counter.base + $1 FROM counter, pg_notify('`+notifyChannel+`', (counter.base + $1)::text)`,
 		n, incidents.EventCallReceived, callIDs, received, recorded, lats, lons, addresses, cats,
-		descs, urgents, callers, actors, idemKeys, hashes, data).Scan(&last)
+		descs, urgents, callers, actors, idemKeys, hashes, data, audiences).Scan(&last)
 	if err != nil {
 		return plan, 0, err
 	}
 	plan.SetSeqs(last - int64(n) + 1)
 	return plan, last, nil
-}
-
-// GetCall returns the call with the given id. It returns an error wrapping
-// incidents.ErrNotFound (code not_found) when there is none, and one with
-// code unavailable when the database cannot be reached.
-func (s *Store) GetCall(ctx context.Context, id string) (incidents.Call, error) {
-	st, err := scanCall(s.pool.QueryRow(ctx, `SELECT `+callColumns+` FROM calls WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return incidents.Call{}, fmt.Errorf("call %q: %w", id, incidents.ErrNotFound)
-	}
-	if err != nil {
-		return incidents.Call{}, fmt.Errorf("get call %q: %w", id, translate(err))
-	}
-	return st.Call, nil
-}
-
-// ListCalls returns up to f.Limit calls matching f, ordered by
-// (received_at DESC, id DESC), starting after the cursor f.After. It returns
-// an error with code invalid when f.Limit is below 1, one with code
-// unavailable when the database cannot be reached, and the database's error
-// when the query fails.
-func (s *Store) ListCalls(ctx context.Context, f incidents.CallFilter) ([]incidents.Call, error) {
-	if f.Limit < 1 {
-		return nil, fmt.Errorf("list calls: %w",
-			incidents.FieldError(incidents.CodeInvalid, "limit", "limit must be at least 1, got %d", f.Limit))
-	}
-	var (
-		where []string
-		args  []any
-	)
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	if !f.From.IsZero() {
-		where = append(where, "received_at >= "+arg(f.From))
-	}
-	if !f.To.IsZero() {
-		where = append(where, "received_at < "+arg(f.To))
-	}
-	if len(f.Categories) > 0 {
-		where = append(where, "category = ANY("+arg(f.Categories)+")")
-	}
-	if b := f.BBox; b != nil {
-		where = append(where, "lat BETWEEN "+arg(b.MinLat)+" AND "+arg(b.MaxLat)+
-			" AND lon BETWEEN "+arg(b.MinLon)+" AND "+arg(b.MaxLon))
-	}
-	if a := f.After; a != nil {
-		where = append(where, "(received_at, id) < ("+arg(a.ReceivedAt)+", "+arg(a.ID)+")")
-	}
-	q := `SELECT ` + callColumns + ` FROM calls`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY received_at DESC, id DESC LIMIT " + arg(f.Limit)
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list calls: %w", translate(err))
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (incidents.Call, error) {
-		st, err := scanCall(row)
-		return st.Call, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list calls: %w", translate(err))
-	}
-	if out == nil {
-		out = []incidents.Call{}
-	}
-	return out, nil
 }

@@ -19,11 +19,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,7 +33,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"flare/incidents"
-	"flare/incidents/internal/eventwait"
+	"flare/incidents/sqlstore"
 	"flare/migrations"
 )
 
@@ -59,13 +57,14 @@ type Options struct {
 // Store is an incidents.Store on a PostgreSQL database. It is safe for
 // concurrent use.
 type Store struct {
+	*shared // the SQL both stores share
+
 	pool       *pgxpool.Pool
+	db         *sql.DB // database/sql over pool, for the shared SQL
 	listenConf *pgx.ConnConfig
-	poll       time.Duration
 	log        zerolog.Logger
 
-	notified  atomic.Int64 // highest seq known to be committed
-	signal    eventwait.Signal
+	wake      sqlstore.Wakeups
 	closed    chan struct{}
 	stop      context.CancelFunc
 	listening sync.WaitGroup
@@ -74,7 +73,15 @@ type Store struct {
 	leases leaseSet // of Lead
 }
 
-var _ incidents.Store = (*Store)(nil)
+// shared is the embedded SQL layer, under a name that keeps the field
+// unexported.
+type shared = sqlstore.Store
+
+var (
+	_ incidents.Store         = (*Store)(nil)
+	_ incidents.WorkflowStore = (*Store)(nil)
+	_ incidents.UserStore     = (*Store)(nil)
+)
 
 // Open connects to the database at url (a postgres:// URL or key=value
 // string that pgx accepts), checks that it answers, and starts the event
@@ -111,12 +118,23 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	listenCtx, stop := context.WithCancel(context.Background())
 	s := &Store{
 		pool:       pool,
+		db:         stdlib.OpenDBFromPool(pool),
 		listenConf: cfg.ConnConfig.Copy(),
-		poll:       opts.PollInterval,
 		log:        opts.Logger,
 		closed:     make(chan struct{}),
 		stop:       stop,
 	}
+	s.shared = sqlstore.New(sqlstore.Config{
+		Dialect:   sqlstore.Postgres,
+		Read:      s.db,
+		Begin:     s.beginWrite,
+		Append:    s.appendEvents,
+		Migrator:  s.migrator,
+		Translate: translate,
+		Wake:      &s.wake,
+		Poll:      opts.PollInterval,
+		Closed:    s.closed,
+	})
 	s.listening.Add(1)
 	go s.listen(listenCtx)
 	return s, nil
@@ -132,6 +150,7 @@ func (s *Store) Close() error {
 		s.stop()
 		s.listening.Wait()
 		s.leases.close()
+		s.db.Close()
 		s.pool.Close()
 	})
 	return nil
@@ -149,7 +168,7 @@ func (s *Store) listen(ctx context.Context) {
 			return
 		}
 		// Notifications may have been lost: let waiters read the log.
-		s.signal.Notify()
+		s.wake.Notify()
 		s.log.Warn().Err(err).Dur("retry_in", backoff).Msg("postgres event listener disconnected")
 		t := time.NewTimer(backoff)
 		select {
@@ -180,40 +199,28 @@ func (s *Store) listenOnce(ctx context.Context, connected func()) error {
 	connected()
 	// Commits made before LISTEN took effect were not announced: let
 	// waiters read the log once.
-	s.signal.Notify()
+	s.wake.Notify()
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
 		}
 		if seq, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
-			s.noteCommitted(seq)
+			s.wake.Committed(seq)
 		} else {
-			s.signal.Notify()
+			s.wake.Notify()
 		}
 	}
-}
-
-// noteCommitted records that events up to seq are committed and wakes the
-// waiters.
-func (s *Store) noteCommitted(seq int64) {
-	for {
-		cur := s.notified.Load()
-		if seq <= cur || s.notified.CompareAndSwap(cur, seq) {
-			break
-		}
-	}
-	s.signal.Notify()
 }
 
 // migrator returns a goose provider for the Postgres migrations on a
 // database/sql handle over the pool, with goose's Postgres session locker
-// when locked, so that nodes starting together migrate one at a time. It is
-// made afresh for each use, as a provider remembers a failed first contact.
-// Close the returned *sql.DB after use (the pool stays open).
-func (s *Store) migrator(locked bool) (*goose.Provider, *sql.DB, error) {
+// for MigrateUp (up), so that nodes starting together migrate one at a time,
+// and a function that releases it. It is made afresh for each use, as a
+// provider remembers a failed first contact.
+func (s *Store) migrator(up bool) (*goose.Provider, func(), error) {
 	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
-	if locked {
+	if up {
 		locker, err := lock.NewPostgresSessionLocker()
 		if err != nil {
 			return nil, nil, err
@@ -226,88 +233,7 @@ func (s *Store) migrator(locked bool) (*goose.Provider, *sql.DB, error) {
 		db.Close()
 		return nil, nil, err
 	}
-	return p, db, nil
-}
-
-// MigrateUp applies every pending migration, each in its own transaction,
-// holding a Postgres advisory lock so that concurrent callers (several nodes
-// starting at once) take turns; the later ones find nothing left to do. It
-// returns an error when the lock cannot be had, a migration fails (the
-// schema is then at the last one that succeeded) or ctx ends.
-func (s *Store) MigrateUp(ctx context.Context) error {
-	p, db, err := s.migrator(true)
-	if err != nil {
-		return fmt.Errorf("migrate up: %w", err)
-	}
-	defer db.Close()
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrate up: %w", translate(err))
-	}
-	return nil
-}
-
-// MigrationStatus lists every migration known to this binary, in version
-// order, with whether and when it was applied. It only reads and takes no
-// lock: on a database never migrated it lists them all as pending. It
-// returns an error when the database cannot be read.
-func (s *Store) MigrationStatus(ctx context.Context) ([]incidents.Migration, error) {
-	var tracked bool
-	if err := s.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, goose.DefaultTablename).Scan(&tracked); err != nil {
-		return nil, fmt.Errorf("migration status: %w", translate(err))
-	}
-	p, db, err := s.migrator(false)
-	if err != nil {
-		return nil, fmt.Errorf("migration status: %w", err)
-	}
-	defer db.Close()
-	if !tracked {
-		var out []incidents.Migration
-		for _, src := range p.ListSources() {
-			out = append(out, incidents.Migration{Version: src.Version, Name: path.Base(src.Path)})
-		}
-		return out, nil
-	}
-	st, err := p.Status(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("migration status: %w", translate(err))
-	}
-	out := make([]incidents.Migration, 0, len(st))
-	for _, m := range st {
-		mig := incidents.Migration{
-			Version: m.Source.Version,
-			Name:    path.Base(m.Source.Path),
-			Applied: m.State == goose.StateApplied,
-		}
-		if mig.Applied {
-			mig.AppliedAt = m.AppliedAt.UTC()
-		}
-		out = append(out, mig)
-	}
-	return out, nil
-}
-
-// Ready reports whether the store can serve: the database answers and no
-// migration is pending. Its error (code unavailable) says which migrations
-// are pending, or why the database cannot be read.
-func (s *Store) Ready(ctx context.Context) error {
-	ms, err := s.MigrationStatus(ctx)
-	if err != nil {
-		if incidents.ErrorCode(err) != incidents.CodeUnavailable {
-			err = fmt.Errorf("%w: %w", incidents.Errorf(incidents.CodeUnavailable, "database unreadable"), err)
-		}
-		return fmt.Errorf("postgres store not ready: %w", err)
-	}
-	var pending []string
-	for _, m := range ms {
-		if !m.Applied {
-			pending = append(pending, m.Name)
-		}
-	}
-	if len(pending) > 0 {
-		return fmt.Errorf("postgres store not ready: %w", incidents.Errorf(incidents.CodeUnavailable,
-			"%d migration(s) pending: %s (run `flare migrate up`)", len(pending), strings.Join(pending, ", ")))
-	}
-	return nil
+	return p, func() { db.Close() }, nil
 }
 
 // isUniqueViolation reports whether err is Postgres' unique_violation.

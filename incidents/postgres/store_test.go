@@ -2,120 +2,78 @@ package postgres_test
 
 import (
 	"context"
-	"errors"
-	"runtime"
-	"strings"
-	"sync"
+	"database/sql"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/pressly/goose/v3"
 
 	"flare/incidents"
-	"flare/incidents/internal/eventwait"
 	"flare/incidents/postgres"
 	"flare/incidents/postgres/pgtest"
 	"flare/incidents/storetest"
+	"flare/migrations"
 )
 
-// open opens a store on the database at url and closes it when tb ends.
+// open opens a store on the database at url, closed when tb ends.
 func open(tb testing.TB, url string, opts postgres.Options) *postgres.Store {
 	tb.Helper()
-	s, err := postgres.Open(context.Background(), url, opts)
-	if err != nil {
-		tb.Fatalf("Open() = %v, want no error", err)
-	}
-	tb.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			tb.Errorf("Close() = %v, want no error", err)
-		}
-	})
-	return s
-}
-
-// migrate applies the migrations to s, failing tb on error.
-func migrate(tb testing.TB, s *postgres.Store) {
-	tb.Helper()
-	if err := s.MigrateUp(context.Background()); err != nil {
-		tb.Fatalf("MigrateUp() = %v, want no error", err)
-	}
+	return storetest.Opened(tb, func(ctx context.Context) (*postgres.Store, error) { return postgres.Open(ctx, url, opts) })
 }
 
 // openMigrated returns a migrated store on a fresh database of its own.
-func openMigrated(tb testing.TB) incidents.Store {
+func openMigrated(tb testing.TB) *postgres.Store {
 	tb.Helper()
-	s := open(tb, pgtest.NewDatabase(tb), postgres.Options{})
-	migrate(tb, s)
-	return s
+	return storetest.Migrated(tb, open(tb, pgtest.NewDatabase(tb), postgres.Options{}))
 }
 
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) incidents.Store { return openMigrated(t) })
 }
 
+func TestUsers(t *testing.T) {
+	storetest.RunUsers(t, func(t *testing.T) incidents.UserStore { return openMigrated(t) })
+}
+
 func TestNodes(t *testing.T) {
 	storetest.RunNodes(t, func(t *testing.T) (a, b incidents.Store) {
 		url := pgtest.NewDatabase(t)
 		sa := open(t, url, postgres.Options{})
-		migrate(t, sa)
+		storetest.Migrated(t, sa)
 		return sa, open(t, url, postgres.Options{})
 	})
 }
 
 func TestMigrations(t *testing.T) {
-	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	s := open(t, url, postgres.Options{})
-
-	ms, err := s.MigrationStatus(ctx)
-	if err != nil || len(ms) == 0 {
-		t.Fatalf("MigrationStatus() before MigrateUp = %v, %v, want the migrations, pending", ms, err)
-	}
-	for _, m := range ms {
-		if m.Applied || !m.AppliedAt.IsZero() || m.Version <= 0 || !strings.HasSuffix(m.Name, ".sql") {
-			t.Errorf("MigrationStatus() before MigrateUp lists %+v, want a pending NNNNN_name.sql", m)
-		}
-	}
-	err = s.Ready(ctx)
-	if incidents.ErrorCode(err) != incidents.CodeUnavailable || !strings.Contains(err.Error(), ms[0].Name) {
-		t.Errorf("Ready() before MigrateUp = %v, want unavailable naming %s", err, ms[0].Name)
-	}
-	if _, err := s.CreateCalls(ctx, []incidents.NewCall{{Call: incidents.Call{ID: "x"}}}); err == nil {
-		t.Errorf("CreateCalls() before MigrateUp = nil error, want one (Open must not migrate)")
-	}
-
 	// Several nodes starting at once all migrate without error.
-	before := time.Now().Add(-time.Minute)
-	nodes := []*postgres.Store{s, open(t, url, postgres.Options{}), open(t, url, postgres.Options{})}
-	errs := make([]error, len(nodes))
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = n.MigrateUp(ctx)
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
+	storetest.RunMigrations(t, 3, func(t *testing.T) func() storetest.Schema {
+		url := pgtest.NewDatabase(t)
+		return func() storetest.Schema { return open(t, url, postgres.Options{}) }
+	})
+}
+
+func TestAudienceBackfill(t *testing.T) {
+	storetest.RunAudienceBackfill(t, func(t *testing.T) storetest.Legacy {
+		url := pgtest.NewDatabase(t)
+		db, err := sql.Open("pgx", url)
 		if err != nil {
-			t.Errorf("node %d: concurrent MigrateUp() = %v, want nil", i, err)
+			t.Fatalf("sql.Open() = %v", err)
 		}
-	}
-	ms, err = s.MigrationStatus(ctx)
-	if err != nil {
-		t.Fatalf("MigrationStatus() = %v, want no error", err)
-	}
-	for _, m := range ms {
-		if !m.Applied || m.AppliedAt.Before(before) || m.AppliedAt.Location() != time.UTC {
-			t.Errorf("MigrationStatus() after MigrateUp lists %+v, want applied now, in UTC", m)
+		t.Cleanup(func() { db.Close() })
+		return storetest.Legacy{
+			DB: db, Dialect: goose.DialectPostgres, Migrations: migrations.Postgres,
+			Insert: `WITH counter AS (UPDATE event_counter SET last = last + 1 RETURNING last)
+				INSERT INTO events (seq, type, at, data) SELECT last, $1, now(), $2::text::jsonb FROM counter`,
+			Open: func() incidents.Store { return openAt(t, url) },
 		}
-	}
-	for i, n := range nodes {
-		if err := n.Ready(ctx); err != nil {
-			t.Errorf("node %d: Ready() after MigrateUp = %v, want nil", i, err)
-		}
-	}
+	})
+}
+
+// openAt opens a store on the database at url and migrates it.
+func openAt(tb testing.TB, url string) *postgres.Store {
+	tb.Helper()
+	return storetest.Migrated(tb, open(tb, url, postgres.Options{}))
 }
 
 func TestOpenUnreachable(t *testing.T) {
@@ -161,7 +119,7 @@ func TestListenerReconnects(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	// A poll slower than the test: only a notification can wake the waiter.
 	a := open(t, url, postgres.Options{PollInterval: time.Hour})
-	migrate(t, a)
+	storetest.Migrated(t, a)
 	b := open(t, url, postgres.Options{PollInterval: time.Hour})
 	admin, err := pgx.Connect(ctx, url)
 	if err != nil {
@@ -219,42 +177,6 @@ func TestListenerReconnects(t *testing.T) {
 	}
 }
 
-func TestCloseEndsWaitsAndListener(t *testing.T) {
-	url := pgtest.NewDatabase(t)
-	before := runtime.NumGoroutine()
-	s, err := postgres.Open(context.Background(), url, postgres.Options{})
-	if err != nil {
-		t.Fatalf("Open() = %v", err)
-	}
-	migrate(t, s)
-	done := make(chan error, 1)
-	go func() { done <- s.WaitEvents(context.Background(), 0) }()
-	time.Sleep(50 * time.Millisecond)
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close() = %v, want nil", err)
-	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, eventwait.ErrClosed) || incidents.ErrorCode(err) != incidents.CodeUnavailable {
-			t.Errorf("WaitEvents() after Close = %v, want the unavailable store-closed error", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("WaitEvents() did not return after Close")
-	}
-	if err := s.Close(); err != nil {
-		t.Errorf("second Close() = %v, want nil", err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("runtime.NumGoroutine() = %d after Close, want %d:\n%s",
-				runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func BenchmarkCreateCalls(b *testing.B) {
-	storetest.BenchmarkCreateCalls(b, openMigrated)
+	storetest.BenchmarkCreateCalls(b, func(tb testing.TB) incidents.Store { return openMigrated(tb) })
 }

@@ -16,14 +16,22 @@ import (
 
 func TestWorkflow(t *testing.T) {
 	storetest.RunWorkflow(t, func(t *testing.T) func() storetest.WorkflowStore {
-		url := pgtest.NewDatabase(t)
-		s := open(t, url, postgres.Options{})
-		migrate(t, s)
-		if err := s.Close(); err != nil {
-			t.Fatalf("Close() = %v, want nil", err)
-		}
+		url := migratedDatabase(t)
 		return func() storetest.WorkflowStore { return open(t, url, postgres.Options{}) }
 	})
+}
+
+// migratedDatabase returns the URL of a fresh database that a store, closed
+// since, migrated.
+func migratedDatabase(tb testing.TB) string {
+	tb.Helper()
+	url := pgtest.NewDatabase(tb)
+	s := open(tb, url, postgres.Options{})
+	storetest.Migrated(tb, s)
+	if err := s.Close(); err != nil {
+		tb.Fatalf("Close() = %v, want nil", err)
+	}
+	return url
 }
 
 // leaseHolders returns the backend pids holding advisory locks in the
@@ -68,7 +76,7 @@ func TestLeaseAcrossNodes(t *testing.T) {
 			defer cancel()
 			url := pgtest.NewDatabase(t)
 			a := open(t, url, postgres.Options{})
-			migrate(t, a)
+			storetest.Migrated(t, a)
 			b := open(t, url, postgres.Options{})
 			admin, err := pgx.Connect(ctx, url)
 			if err != nil {
@@ -178,12 +186,5 @@ func TestCloseEndsLeases(t *testing.T) {
 	if pids := leaseHolders(t, admin); len(pids) > 0 {
 		t.Errorf("advisory lock holders after Close = %v, want none", pids)
 	}
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("runtime.NumGoroutine() = %d after Close, want %d:\n%s",
-				runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	storetest.WaitGoroutines(t, before)
 }

@@ -2,9 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -12,28 +10,8 @@ import (
 
 	"flare/incidents"
 	"flare/incidents/internal/callbatch"
+	"flare/incidents/sqlstore"
 )
-
-// callColumns are the columns scanCall reads, in its order.
-const callColumns = `id, seq, received_at, recorded_at, lat, lon, address, category,
-	description, urgent, caller, actor, coalesce(idempotency_key, ''), request_hash`
-
-// scanCall reads one row of callColumns.
-func scanCall(row interface{ Scan(...any) error }) (callbatch.Stored, error) {
-	var (
-		s                  callbatch.Stored
-		received, recorded int64
-	)
-	c := &s.Call
-	err := row.Scan(&c.ID, &c.Seq, &received, &recorded, &c.Lat, &c.Lon, &c.Address, &c.Category,
-		&c.Description, &c.Urgent, &c.Caller, &c.Actor, &s.IdempotencyKey, &s.RequestHash)
-	c.ReceivedAt = fromNanos(received)
-	c.RecordedAt = fromNanos(recorded)
-	return s, err
-}
-
-// fromNanos returns the UTC time of Unix nanoseconds n.
-func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
 
 // CreateCalls stores a batch of calls with their call.received events in one
 // transaction, as incidents.Store documents. Concurrent batches, also from
@@ -54,7 +32,7 @@ func (s *Store) CreateCalls(ctx context.Context, calls []incidents.NewCall) ([]i
 		plan, last, err := s.createCalls(ctx, calls)
 		if err == nil {
 			if len(plan.Create) > 0 {
-				s.noteCommitted(last)
+				s.wake.Committed(last)
 			}
 			return plan.Results, nil
 		}
@@ -132,13 +110,14 @@ func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (pla
 	// statement.
 	for from := 0; from < len(plan.Create); from += insertChunk {
 		chunk := plan.Create[from:min(from+insertChunk, len(plan.Create))]
-		events := make([]any, 0, 5*len(chunk))
+		events := make([]any, 0, 6*len(chunk))
 		rows := make([]any, 0, 14*len(chunk))
 		var data []byte
 		for _, i := range chunk {
 			c := plan.Results[i].Call
 			data = c.AppendJSON(data[:0])
-			events = append(events, c.Seq, incidents.EventCallReceived, c.RecordedAt.UnixNano(), c.Actor, string(data))
+			events = append(events, c.Seq, incidents.EventCallReceived, c.RecordedAt.UnixNano(), c.Actor, string(data),
+				sqlstore.EncodeAudience(calls[i].Audience))
 			var key any // NULL without a key
 			if k := calls[i].IdempotencyKey; k != "" {
 				key = k
@@ -147,8 +126,8 @@ func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (pla
 				c.Address, c.Category, c.Description, c.Urgent, c.Caller, c.Actor, key, calls[i].RequestHash)
 			last = c.Seq
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO events (seq, type, at, actor, data) VALUES `+
-			placeholders(len(chunk), 5), events...); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events (seq, type, at, actor, data, audience) VALUES `+
+			placeholders(len(chunk), 6), events...); err != nil {
 			return plan, 0, err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO calls (id, seq, received_at, recorded_at,
@@ -162,7 +141,7 @@ func (s *Store) createCalls(ctx context.Context, calls []incidents.NewCall) (pla
 
 // lookupCalls returns the stored calls whose id or idempotency key is one of
 // those of calls.
-func lookupCalls(ctx context.Context, tx querier, calls []incidents.NewCall) ([]callbatch.Stored, error) {
+func lookupCalls(ctx context.Context, tx txq, calls []incidents.NewCall) ([]callbatch.Stored, error) {
 	ids, keys := callbatch.Lookups(calls)
 	if len(ids) == 0 && len(keys) == 0 {
 		return nil, nil
@@ -178,10 +157,10 @@ func lookupCalls(ctx context.Context, tx querier, calls []incidents.NewCall) ([]
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+callColumns+` FROM calls
+	rows, err := tx.QueryContext(ctx, `SELECT `+sqlstore.CallColumns+` FROM calls
 		WHERE id IN (SELECT value FROM json_each(?1))
 		UNION
-		SELECT `+callColumns+` FROM calls
+		SELECT `+sqlstore.CallColumns+` FROM calls
 		WHERE idempotency_key IN (SELECT value FROM json_each(?2))`, string(idsJSON), string(keysJSON))
 	if err != nil {
 		return nil, err
@@ -189,86 +168,13 @@ func lookupCalls(ctx context.Context, tx querier, calls []incidents.NewCall) ([]
 	defer rows.Close()
 	var stored []callbatch.Stored
 	for rows.Next() {
-		st, err := scanCall(rows)
+		st, err := sqlstore.ScanCall(rows)
 		if err != nil {
 			return nil, err
 		}
 		stored = append(stored, st)
 	}
 	return stored, rows.Err()
-}
-
-// GetCall returns the call with the given id. It returns an error wrapping
-// incidents.ErrNotFound (code not_found) when there is none.
-func (s *Store) GetCall(ctx context.Context, id string) (incidents.Call, error) {
-	st, err := scanCall(s.rdb.QueryRowContext(ctx, `SELECT `+callColumns+` FROM calls WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return incidents.Call{}, fmt.Errorf("call %q: %w", id, incidents.ErrNotFound)
-	}
-	if err != nil {
-		return incidents.Call{}, fmt.Errorf("get call %q: %w", id, translate(err))
-	}
-	return st.Call, nil
-}
-
-// ListCalls returns up to f.Limit calls matching f, ordered by
-// (received_at DESC, id DESC), starting after the cursor f.After. It returns
-// an error with code invalid when f.Limit is below 1, and the database's
-// error when the query fails.
-func (s *Store) ListCalls(ctx context.Context, f incidents.CallFilter) ([]incidents.Call, error) {
-	if f.Limit < 1 {
-		return nil, fmt.Errorf("list calls: %w",
-			incidents.FieldError(incidents.CodeInvalid, "limit", "limit must be at least 1, got %d", f.Limit))
-	}
-	var (
-		where []string
-		args  []any
-	)
-	if !f.From.IsZero() {
-		where = append(where, "received_at >= ?")
-		args = append(args, f.From.UnixNano())
-	}
-	if !f.To.IsZero() {
-		where = append(where, "received_at < ?")
-		args = append(args, f.To.UnixNano())
-	}
-	if len(f.Categories) > 0 {
-		where = append(where, "category IN (?"+strings.Repeat(", ?", len(f.Categories)-1)+")")
-		for _, c := range f.Categories {
-			args = append(args, c)
-		}
-	}
-	if b := f.BBox; b != nil {
-		where = append(where, "lat BETWEEN ? AND ? AND lon BETWEEN ? AND ?")
-		args = append(args, b.MinLat, b.MaxLat, b.MinLon, b.MaxLon)
-	}
-	if a := f.After; a != nil {
-		where = append(where, "(received_at, id) < (?, ?)")
-		args = append(args, a.ReceivedAt.UnixNano(), a.ID)
-	}
-	q := `SELECT ` + callColumns + ` FROM calls`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY received_at DESC, id DESC LIMIT ?"
-	args = append(args, f.Limit)
-	rows, err := s.rdb.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list calls: %w", translate(err))
-	}
-	defer rows.Close()
-	out := []incidents.Call{}
-	for rows.Next() {
-		st, err := scanCall(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list calls: %w", err)
-		}
-		out = append(out, st.Call)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list calls: %w", translate(err))
-	}
-	return out, nil
 }
 
 // insertChunk is how many rows one INSERT of CreateCalls writes at most.

@@ -15,10 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -26,7 +26,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"flare/incidents"
-	"flare/incidents/internal/eventwait"
+	"flare/incidents/sqlstore"
 	"flare/migrations"
 )
 
@@ -48,18 +48,18 @@ type Options struct {
 // Store is an incidents.Store on one SQLite file. It is safe for concurrent
 // use.
 type Store struct {
+	*shared // the SQL both stores share
+
 	path   string     // absolute
 	writer *sql.DB    // one connection: writes are serialised
 	reader *sql.DB    // read-only connections
 	wst    *stmtCache // the writer's prepared statements
 	rdb    dbq        // reader, with its prepared statements
-	poll   time.Duration
 	busy   time.Duration
 	// pragmas are those of every connection, but busy_timeout.
 	pragmas []string
 
-	committed atomic.Int64 // highest seq committed by this Store
-	signal    eventwait.Signal
+	wake      sqlstore.Wakeups
 	closed    chan struct{}
 	closeOnce sync.Once
 
@@ -68,13 +68,19 @@ type Store struct {
 }
 
 var _ incidents.Store = (*Store)(nil)
+var _ incidents.WorkflowStore = (*Store)(nil)
+var _ incidents.UserStore = (*Store)(nil)
+
+// shared is sqlstore.Store by a name that keeps the embedded field
+// unexported.
+type shared = sqlstore.Store
 
 // Open opens (creating it if needed) the SQLite database file at path, in
 // WAL mode with synchronous=FULL, a busy timeout and foreign keys on.
 //
-// Open does not migrate the schema: call MigrateUp before using the store
-// (Ready reports whether migrations are pending). It returns an error when
-// the file cannot be opened or WAL mode cannot be set.
+// The schema is left as it is: MigrateUp brings it up to date, and Ready
+// tells whether that is needed. Open returns an error when the file cannot
+// be opened or WAL mode cannot be set.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if path == "" {
 		return nil, fmt.Errorf("open sqlite store: %w", incidents.Errorf(incidents.CodeInvalid, "empty database path"))
@@ -91,6 +97,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Second
+	}
+	if err := createPrivate(abs); err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
 	// temp_store(MEMORY): a multi-row INSERT keeps a statement journal
 	// (to undo itself alone should a row break a constraint), which is
@@ -130,17 +139,58 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		reader.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", abs, err)
 	}
-	return &Store{
+	s := &Store{
 		path:    abs,
 		writer:  writer,
 		reader:  reader,
 		wst:     newStmtCache(writer),
 		rdb:     dbq{DB: reader, c: newStmtCache(reader)},
-		poll:    opts.PollInterval,
 		busy:    opts.BusyTimeout,
 		pragmas: pragmas,
 		closed:  make(chan struct{}),
-	}, nil
+	}
+	s.shared = sqlstore.New(sqlstore.Config{
+		Dialect:   sqlstore.SQLite,
+		Read:      s.rdb,
+		Begin:     s.beginWrite,
+		Append:    s.appendEvents,
+		Migrator:  s.migrator,
+		Translate: translate,
+		Wake:      &s.wake,
+		Poll:      opts.PollInterval,
+		Closed:    s.closed,
+	})
+	return s, nil
+}
+
+// createPrivate creates the database file at path, readable by its owner
+// only, when it does not exist, and takes the permissions of others away
+// from an existing one and its write-ahead log and shared-memory index. The
+// file holds phone numbers and password hashes; SQLite gives the files it
+// creates beside it (-wal, -shm) the mode of the database file.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // busyPragma returns the busy_timeout pragma for d.
@@ -176,104 +226,28 @@ func (s *Store) Close() error {
 	return err
 }
 
-// provider returns a goose provider for the SQLite migrations on db. It is
-// made afresh for each use, as it remembers a failed first contact.
-func provider(db *sql.DB) (*goose.Provider, error) {
-	return goose.NewProvider(goose.DialectSQLite3, db, migrations.SQLite, goose.WithDisableGlobalRegistry(true))
-}
-
-// MigrateUp applies every pending migration, each in its own transaction, on
-// a connection of its own that waits up to the busy timeout for the write
-// lock. It returns the first migration's error, after which the schema is at
-// the last migration that succeeded.
-func (s *Store) MigrateUp(ctx context.Context) error {
-	db, err := sql.Open("sqlite", dsn(s.path, append(s.pragmas, busyPragma(s.busy)), "_txlock", "immediate"))
-	if err != nil {
-		return fmt.Errorf("migrate up: %w", err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	p, err := provider(db)
-	if err != nil {
-		return fmt.Errorf("migrate up: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrate up: %w", translate(err))
-	}
-	return nil
-}
-
-// MigrationStatus lists every migration known to this binary, in version
-// order, with whether and when it was applied. It only reads: on a database
-// never migrated, it lists them all as pending. It returns an error when the
-// database cannot be read.
-func (s *Store) MigrationStatus(ctx context.Context) ([]incidents.Migration, error) {
-	var tracked bool
-	err := s.rdb.QueryRowContext(ctx,
-		`SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)`,
-		goose.DefaultTablename).Scan(&tracked)
-	if err != nil {
-		return nil, fmt.Errorf("migration status: %w", translate(err))
-	}
-	p, err := provider(s.reader)
-	if err != nil {
-		return nil, fmt.Errorf("migration status: %w", err)
-	}
-	if !tracked {
-		var out []incidents.Migration
-		for _, src := range p.ListSources() {
-			out = append(out, incidents.Migration{Version: src.Version, Name: filepath.Base(src.Path)})
+// migrator returns a goose provider for the SQLite migrations and a
+// function that releases it. For MigrateUp (up), the provider runs on a
+// connection of its own that waits up to the busy timeout for the write
+// lock; otherwise it reads through the readers. It is made afresh for each
+// use, as a provider remembers a failed first contact.
+func (s *Store) migrator(up bool) (*goose.Provider, func(), error) {
+	db, done := s.reader, func() {}
+	if up {
+		var err error
+		db, err = sql.Open("sqlite", dsn(s.path, append(s.pragmas, busyPragma(s.busy)), "_txlock", "immediate"))
+		if err != nil {
+			return nil, nil, err
 		}
-		return out, nil
+		db.SetMaxOpenConns(1)
+		done = func() { db.Close() }
 	}
-	st, err := p.Status(ctx)
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.SQLite, goose.WithDisableGlobalRegistry(true))
 	if err != nil {
-		return nil, fmt.Errorf("migration status: %w", translate(err))
+		done()
+		return nil, nil, err
 	}
-	out := make([]incidents.Migration, 0, len(st))
-	for _, m := range st {
-		mig := incidents.Migration{
-			Version: m.Source.Version,
-			Name:    filepath.Base(m.Source.Path),
-			Applied: m.State == goose.StateApplied,
-		}
-		if mig.Applied {
-			mig.AppliedAt = m.AppliedAt.UTC()
-		}
-		out = append(out, mig)
-	}
-	return out, nil
-}
-
-// Ready reports whether the store can serve: the file is readable and no
-// migration is pending. Its error (code unavailable) says which migrations
-// are pending, or why the file cannot be read.
-func (s *Store) Ready(ctx context.Context) error {
-	ms, err := s.MigrationStatus(ctx)
-	if err != nil {
-		return fmt.Errorf("sqlite store not ready: %w: %w",
-			incidents.Errorf(incidents.CodeUnavailable, "database unreadable"), err)
-	}
-	if err := pendingError(ms); err != nil {
-		return fmt.Errorf("sqlite store not ready: %w", err)
-	}
-	return nil
-}
-
-// pendingError returns an unavailable error naming the pending migrations
-// of ms, or nil when there is none.
-func pendingError(ms []incidents.Migration) error {
-	var pending []string
-	for _, m := range ms {
-		if !m.Applied {
-			pending = append(pending, m.Name)
-		}
-	}
-	if len(pending) == 0 {
-		return nil
-	}
-	return incidents.Errorf(incidents.CodeUnavailable,
-		"%d migration(s) pending: %s (run `flare migrate up`)", len(pending), strings.Join(pending, ", "))
+	return p, done, nil
 }
 
 // translate turns SQLite errors that mean something to the domain into

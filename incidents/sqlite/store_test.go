@@ -2,105 +2,91 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/pressly/goose/v3"
+
 	"flare/incidents"
-	"flare/incidents/internal/eventwait"
 	"flare/incidents/sqlite"
 	"flare/incidents/storetest"
+	"flare/migrations"
 )
 
 // open opens the store at path and closes it when tb ends.
 func open(tb testing.TB, path string, opts sqlite.Options) *sqlite.Store {
 	tb.Helper()
-	s, err := sqlite.Open(context.Background(), path, opts)
-	if err != nil {
-		tb.Fatalf("Open(%s) = %v, want no error", path, err)
-	}
-	tb.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			tb.Errorf("Close() = %v, want no error", err)
-		}
-	})
-	return s
-}
-
-// migrate applies the migrations to s, failing tb on error.
-func migrate(tb testing.TB, s *sqlite.Store) {
-	tb.Helper()
-	if err := s.MigrateUp(context.Background()); err != nil {
-		tb.Fatalf("MigrateUp() = %v, want no error", err)
-	}
+	return storetest.Opened(tb, func(ctx context.Context) (*sqlite.Store, error) { return sqlite.Open(ctx, path, opts) })
 }
 
 // openMigrated returns a migrated store on a file of its own.
-func openMigrated(tb testing.TB) incidents.Store {
+func openMigrated(tb testing.TB) *sqlite.Store {
 	tb.Helper()
-	s := open(tb, filepath.Join(tb.TempDir(), "flare.db"), sqlite.Options{})
-	migrate(tb, s)
-	return s
+	return storetest.Migrated(tb, open(tb, filepath.Join(tb.TempDir(), "flare.db"), sqlite.Options{}))
 }
+
+// sharedFile are the options of stores on one file, which stand for
+// processes: they see each other's commits by polling, and wait for each
+// other's write lock. SQLite does not queue writers fairly, so under load
+// (and the race detector) one may wait long for the lock: the tests are
+// about order, not fairness.
+var sharedFile = sqlite.Options{PollInterval: 20 * time.Millisecond, BusyTimeout: time.Minute}
 
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) incidents.Store { return openMigrated(t) })
 }
 
+func TestUsers(t *testing.T) {
+	storetest.RunUsers(t, func(t *testing.T) incidents.UserStore { return openMigrated(t) })
+}
+
 func TestNodes(t *testing.T) {
 	storetest.RunNodes(t, func(t *testing.T) (a, b incidents.Store) {
 		path := filepath.Join(t.TempDir(), "flare.db")
-		// Another process's commits are seen by polling: poll often. SQLite
-		// does not queue writers fairly, so under load (and the race
-		// detector) one node may wait long for the lock: the test is about
-		// order, not fairness.
-		opts := sqlite.Options{PollInterval: 20 * time.Millisecond, BusyTimeout: time.Minute}
-		sa := open(t, path, opts)
-		migrate(t, sa)
-		return sa, open(t, path, opts)
+		sa := open(t, path, sharedFile)
+		storetest.Migrated(t, sa)
+		return sa, open(t, path, sharedFile)
+	})
+}
+
+func TestWorkflow(t *testing.T) {
+	storetest.RunWorkflow(t, func(t *testing.T) func() storetest.WorkflowStore {
+		path := filepath.Join(t.TempDir(), "flare.db")
+		s := open(t, path, sharedFile)
+		storetest.Migrated(t, s)
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close() = %v, want nil", err)
+		}
+		return func() storetest.WorkflowStore { return open(t, path, sharedFile) }
 	})
 }
 
 func TestMigrations(t *testing.T) {
-	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "flare.db"), sqlite.Options{})
+	// One process keeps the file: one store migrates it.
+	storetest.RunMigrations(t, 1, func(t *testing.T) func() storetest.Schema {
+		path := filepath.Join(t.TempDir(), "flare.db")
+		return func() storetest.Schema { return open(t, path, sqlite.Options{}) }
+	})
+}
 
-	ms, err := s.MigrationStatus(ctx)
-	if err != nil || len(ms) == 0 {
-		t.Fatalf("MigrationStatus() before MigrateUp = %v, %v, want the migrations, pending", ms, err)
-	}
-	for _, m := range ms {
-		if m.Applied || !m.AppliedAt.IsZero() || m.Version <= 0 || !strings.HasSuffix(m.Name, ".sql") {
-			t.Errorf("MigrationStatus() before MigrateUp lists %+v, want a pending NNNNN_name.sql", m)
+func TestAudienceBackfill(t *testing.T) {
+	storetest.RunAudienceBackfill(t, func(t *testing.T) storetest.Legacy {
+		path := filepath.Join(t.TempDir(), "flare.db")
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatalf("sql.Open(%s) = %v", path, err)
 		}
-	}
-	err = s.Ready(ctx)
-	if incidents.ErrorCode(err) != incidents.CodeUnavailable || !strings.Contains(err.Error(), ms[0].Name) {
-		t.Errorf("Ready() before MigrateUp = %v, want unavailable naming %s", err, ms[0].Name)
-	}
-	if _, err := s.CreateCalls(ctx, []incidents.NewCall{{Call: incidents.Call{ID: "x"}}}); err == nil {
-		t.Errorf("CreateCalls() before MigrateUp = nil error, want one (Open must not migrate)")
-	}
-
-	before := time.Now().Add(-time.Minute)
-	migrate(t, s)
-	migrate(t, s) // a second run finds nothing to do
-	ms, err = s.MigrationStatus(ctx)
-	if err != nil {
-		t.Fatalf("MigrationStatus() = %v, want no error", err)
-	}
-	for _, m := range ms {
-		if !m.Applied || m.AppliedAt.Before(before) || m.AppliedAt.Location() != time.UTC {
-			t.Errorf("MigrationStatus() after MigrateUp lists %+v, want applied now, in UTC", m)
+		t.Cleanup(func() { db.Close() })
+		return storetest.Legacy{
+			DB: db, Dialect: goose.DialectSQLite3, Migrations: migrations.SQLite,
+			Insert: `INSERT INTO events (seq, type, at, data) SELECT coalesce(max(seq), 0) + 1, ?, 0, ? FROM events`,
+			Open:   func() incidents.Store { return storetest.Migrated(t, open(t, path, sqlite.Options{})) },
 		}
-	}
-	if err := s.Ready(ctx); err != nil {
-		t.Errorf("Ready() after MigrateUp = %v, want nil", err)
-	}
+	})
 }
 
 func TestOpen(t *testing.T) {
@@ -127,7 +113,7 @@ func TestOpen(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := open(t, path, sqlite.Options{})
-		migrate(t, s)
+		storetest.Migrated(t, s)
 		if _, err := os.Stat(path); err != nil {
 			t.Errorf("os.Stat(%q) = %v, want the database file there", path, err)
 		}
@@ -141,7 +127,7 @@ func TestDurableAcrossReopen(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open() = %v", err)
 	}
-	migrate(t, s)
+	storetest.Migrated(t, s)
 	call := incidents.NewCall{Call: incidents.Call{
 		ID: "kept", ReceivedAt: time.Unix(1_800_000_000, 0).UTC(), RecordedAt: time.Unix(1_800_000_001, 0).UTC(),
 		Lat: 22.27, Lon: 113.57, Category: "fire",
@@ -172,54 +158,49 @@ func TestDurableAcrossReopen(t *testing.T) {
 func TestWALMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flare.db")
 	s := open(t, path, sqlite.Options{})
-	migrate(t, s)
+	storetest.Migrated(t, s)
 	if _, err := os.Stat(path + "-wal"); err != nil {
 		t.Errorf("os.Stat(%s-wal) = %v, want a write-ahead log next to the file", path, err)
 	}
 }
 
-func TestCloseEndsWaits(t *testing.T) {
-	before := runtime.NumGoroutine()
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "flare.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatalf("Open() = %v", err)
+func TestFilesArePrivate(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "flare.db")
+	s := open(t, path, sqlite.Options{})
+	storetest.Migrated(t, s)
+	if _, err := s.CreateCalls(ctx, []incidents.NewCall{{Call: incidents.Call{ID: "c1", Category: "fire",
+		ReceivedAt: time.Now(), RecordedAt: time.Now()}}}); err != nil {
+		t.Fatalf("CreateCalls() = %v", err)
 	}
-	migrate(t, s)
-	done := make(chan error, 1)
-	go func() { done <- s.WaitEvents(context.Background(), 0) }()
-	time.Sleep(50 * time.Millisecond)
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close() = %v, want nil", err)
+	if _, err := s.ListCalls(ctx, incidents.CallFilter{Limit: 1}); err != nil { // a reader maps the index
+		t.Fatalf("ListCalls() = %v", err)
 	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, eventwait.ErrClosed) || incidents.ErrorCode(err) != incidents.CodeUnavailable {
-			t.Errorf("WaitEvents() after Close = %v, want the unavailable store-closed error", err)
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatalf("os.Stat(%s) = %v, want the file", p, err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("WaitEvents() did not return after Close")
+		if perm := fi.Mode().Perm(); perm != 0o600 {
+			t.Errorf("%s has mode %v, want -rw------- (it holds phone numbers and password hashes)", filepath.Base(p), perm)
+		}
 	}
-	if err := s.Close(); err != nil {
-		t.Errorf("second Close() = %v, want nil", err)
-	}
-	waitGoroutines(t, before)
-}
 
-// waitGoroutines fails tb unless the number of goroutines falls back to n
-// within a few seconds.
-func waitGoroutines(tb testing.TB, n int) {
-	tb.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > n {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			tb.Fatalf("runtime.NumGoroutine() = %d after Close, want %d:\n%s",
-				runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
+	t.Run("an existing file open to others is closed to them", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "old.db")
+		if err := os.WriteFile(path, nil, 0o644); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		if err := os.Chmod(path, 0o644); err != nil { // whatever the umask
+			t.Fatal(err)
+		}
+		storetest.Migrated(t, open(t, path, sqlite.Options{}))
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("os.Stat(%s) = %v, %v after Open, want mode -rw-------", path, fi.Mode(), err)
+		}
+	})
 }
 
 func BenchmarkCreateCalls(b *testing.B) {
-	storetest.BenchmarkCreateCalls(b, openMigrated)
+	storetest.BenchmarkCreateCalls(b, func(tb testing.TB) incidents.Store { return openMigrated(tb) })
 }

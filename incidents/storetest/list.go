@@ -195,3 +195,46 @@ func testListCallsPaging(t *testing.T, open func(t *testing.T) incidents.Store) 
 		}
 	}
 }
+
+// Times a store cannot keep (SQLite's Unix nanoseconds end in 1677 and
+// 2262) and the last ones it can.
+var (
+	tooLate   = time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)
+	tooEarly  = time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)
+	lastLate  = time.Date(2261, 12, 31, 23, 59, 59, 0, time.UTC)
+	lastEarly = time.Date(1678, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+func testListCallsTimeRange(t *testing.T, open func(t *testing.T) incidents.Store) {
+	s := open(t)
+	mustCreate(t, s, newCall("c1", base))
+	tests := []struct {
+		name    string
+		f       incidents.CallFilter
+		field   string // of the invalid error, or "" for none
+		wantIDs []string
+	}{
+		{"from far in the future is invalid", incidents.CallFilter{From: tooLate}, "from", nil},
+		{"to far in the past is invalid", incidents.CallFilter{To: tooEarly}, "to", nil},
+		{"from far in the past is invalid", incidents.CallFilter{From: tooEarly}, "from", nil},
+		{"to far in the future is invalid", incidents.CallFilter{To: tooLate}, "to", nil},
+		{"from the last time kept finds nothing", incidents.CallFilter{From: lastLate}, "", []string{}},
+		{"to the first time kept finds nothing", incidents.CallFilter{To: lastEarly}, "", []string{}},
+		{"from the first to the last time kept finds all", incidents.CallFilter{From: lastEarly, To: lastLate}, "", []string{"c1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.f.Limit = 10
+			got, err := s.ListCalls(ctxFor(t), tt.f)
+			if tt.field != "" {
+				if !errorIs(err, incidents.CodeInvalid, tt.field) {
+					t.Errorf("ListCalls(from %v, to %v) = %v, %v, want an invalid %s error", tt.f.From, tt.f.To, callIDs(got), err, tt.field)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(callIDs(got), tt.wantIDs) {
+				t.Errorf("ListCalls(from %v, to %v) = %v, %v, want %v", tt.f.From, tt.f.To, callIDs(got), err, tt.wantIDs)
+			}
+		})
+	}
+}

@@ -28,6 +28,9 @@ func Run(t *testing.T, open func(t *testing.T) incidents.Store) {
 	t.Run("ListCalls", func(t *testing.T) { testListCalls(t, open) })
 	t.Run("ListCallsPaging", func(t *testing.T) { testListCallsPaging(t, open) })
 	t.Run("NotFound", func(t *testing.T) { testNotFound(t, open) })
+	t.Run("CloseEndsWaits", func(t *testing.T) { testCloseEndsWaits(t, open) })
+	t.Run("CallAudience", func(t *testing.T) { testCallAudience(t, open) })
+	t.Run("ListCallsTimeRange", func(t *testing.T) { testListCallsTimeRange(t, open) })
 }
 
 // shanghai is the zone the hotline works in; inputs use it so that tests see
@@ -170,4 +173,31 @@ func eventCall(tb testing.TB, e incidents.Event) incidents.Call {
 		tb.Fatalf("json.Unmarshal(event %d data %s) = %v, want a call", e.Seq, e.Data, err)
 	}
 	return c
+}
+
+// Opened returns the store open returns, closed when tb ends; it fails tb
+// when open or the Close fails.
+func Opened[S interface{ Close() error }](tb testing.TB, open func(ctx context.Context) (S, error)) S {
+	tb.Helper()
+	s, err := open(ctxFor(tb))
+	if err != nil {
+		tb.Fatalf("Open() = %v, want no error", err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Errorf("Close() = %v, want no error", err)
+		}
+	})
+	return s
+}
+
+// Migrated applies s's migrations, failing tb on error, and returns s.
+func Migrated[S interface {
+	MigrateUp(ctx context.Context) error
+}](tb testing.TB, s S) S {
+	tb.Helper()
+	if err := s.MigrateUp(ctxFor(tb)); err != nil {
+		tb.Fatalf("MigrateUp() = %v, want no error", err)
+	}
+	return s
 }

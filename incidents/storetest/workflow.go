@@ -48,6 +48,8 @@ func RunWorkflow(t *testing.T, newDatabase func(t *testing.T) (open func() Workf
 	t.Run("TimersAcrossRestart", func(t *testing.T) { testTimersAcrossRestart(t, newDatabase(t)) })
 	t.Run("RacingFire", func(t *testing.T) { testRacingFire(t, newDatabase(t)) })
 	t.Run("Lease", func(t *testing.T) { testLease(t, newDatabase(t)) })
+	t.Run("UpdateAudience", func(t *testing.T) { testUpdateAudience(t, newDatabase(t)) })
+	t.Run("AuditTimeRange", func(t *testing.T) { testAuditTimeRange(t, newDatabase(t)) })
 }
 
 // wbase is the reference time of the workflow fixtures: in UTC, at
@@ -943,4 +945,25 @@ func testAudit(t *testing.T, open func() WorkflowStore) {
 			t.Errorf("Audit(limit -1) = %v, want invalid on field limit", err)
 		}
 	})
+}
+
+func testAuditTimeRange(t *testing.T, open func() WorkflowStore) {
+	s := open()
+	mustUpdate(t, s, func(ctx context.Context, tx incidents.Tx) error {
+		return tx.Append(ctx, incidents.EventInput{Type: "incident.opened", Actor: "system", Data: 1})
+	})
+	for _, tt := range []struct {
+		f     incidents.AuditFilter
+		field string
+	}{
+		{incidents.AuditFilter{From: tooLate}, "from"},
+		{incidents.AuditFilter{To: tooEarly}, "to"},
+	} {
+		if got, err := s.Audit(ctxFor(t), tt.f); !errorIs(err, incidents.CodeInvalid, tt.field) {
+			t.Errorf("Audit(from %v, to %v) = %d entries, %v, want an invalid %s error", tt.f.From, tt.f.To, len(got), err, tt.field)
+		}
+	}
+	if got, err := s.Audit(ctxFor(t), incidents.AuditFilter{From: lastEarly, To: lastLate}); err != nil || len(got) != 1 {
+		t.Errorf("Audit(from %v, to %v) = %d entries, %v, want 1", lastEarly, lastLate, len(got), err)
+	}
 }

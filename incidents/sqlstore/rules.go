@@ -1,26 +1,26 @@
-// Package workflowstore holds what the store adapters share in implementing
-// incidents.WorkflowStore: the rules of a versioned put, the errors the
-// domain expects from it, and the encoding of the events a transaction
-// appends.
-package workflowstore
+package sqlstore
 
 import (
 	"encoding/json"
+	"slices"
 
 	"flare/incidents"
 )
 
+// The rules of a versioned put, the errors the domain expects from the
+// workflow store, and the encoding of the events a transaction appends.
+
 // Kinds of versioned records, as error messages name them.
 const (
-	KindIncident = "incident"
-	KindTask     = "task"
+	kindIncident = "incident"
+	kindTask     = "task"
 )
 
-// CheckPut validates a put of the record kind id at version, by a caller
+// checkPut validates a put of the record kind id at version, by a caller
 // that read it at prev (0 to create it). It returns an *incidents.Error with
 // CodeInvalid when id is empty (field "id"), prev is negative or version is
 // not prev+1 (field "version"), and nil otherwise.
-func CheckPut(kind, id string, version, prev int64) error {
+func checkPut(kind, id string, version, prev int64) error {
 	switch {
 	case id == "":
 		return incidents.FieldError(incidents.CodeInvalid, "id", "%s id is empty", kind)
@@ -33,16 +33,16 @@ func CheckPut(kind, id string, version, prev int64) error {
 	return nil
 }
 
-// Exists returns the error of creating a record whose id is taken: an
+// exists returns the error of creating a record whose id is taken: an
 // *incidents.Error with CodeConflict on field "id".
-func Exists(kind, id string) error {
+func exists(kind, id string) error {
 	return incidents.FieldError(incidents.CodeConflict, "id", "%s %s already exists", kind, id)
 }
 
-// Stale returns the error of updating a record that is not at version prev:
+// stale returns the error of updating a record that is not at version prev:
 // an *incidents.Error with CodeVersionConflict on field "version". stored is
 // the version it is at, or 0 when it does not exist.
-func Stale(kind, id string, prev, stored int64) error {
+func stale(kind, id string, prev, stored int64) error {
 	if stored == 0 {
 		return incidents.FieldError(incidents.CodeVersionConflict, "version",
 			"%s %s does not exist (version %d was expected)", kind, id, prev)
@@ -51,16 +51,16 @@ func Stale(kind, id string, prev, stored int64) error {
 		"%s %s is at version %d, not %d: reload and try again", kind, id, stored, prev)
 }
 
-// NotFound returns the error of reading a record that does not exist: an
+// notFound returns the error of reading a record that does not exist: an
 // *incidents.Error with CodeNotFound.
-func NotFound(kind, id string) error {
+func notFound(kind, id string) error {
 	return incidents.Errorf(incidents.CodeNotFound, "%s %s not found", kind, id)
 }
 
-// CheckLimit validates the limit of a listing, where 0 means no limit. It
+// checkListLimit validates the limit of a listing, where 0 means no limit. It
 // returns an *incidents.Error with CodeInvalid on field "limit" when n is
 // negative.
-func CheckLimit(n int) error {
+func checkListLimit(n int) error {
 	if n < 0 {
 		return incidents.FieldError(incidents.CodeInvalid, "limit", "limit must not be negative, got %d", n)
 	}
@@ -72,12 +72,14 @@ func CheckLimit(n int) error {
 type Event struct {
 	Type, Actor, Origin string
 	Data                []byte // JSON
+	Audience            incidents.Audience
+	AudienceJSON        string // Audience as the audience column keeps it
 }
 
-// Encode validates and encodes e. It returns an *incidents.Error with
+// encode validates and encodes e. It returns an *incidents.Error with
 // CodeInvalid when e has no type (field "type") or its data cannot be
 // encoded as JSON (field "data").
-func Encode(e incidents.EventInput) (Event, error) {
+func encode(e incidents.EventInput) (Event, error) {
 	if e.Type == "" {
 		return Event{}, incidents.FieldError(incidents.CodeInvalid, "type", "an event needs a type")
 	}
@@ -85,12 +87,49 @@ func Encode(e incidents.EventInput) (Event, error) {
 	if err != nil {
 		return Event{}, incidents.FieldError(incidents.CodeInvalid, "data", "event %s: data cannot be encoded as JSON: %v", e.Type, err)
 	}
-	return Event{Type: e.Type, Actor: e.Actor, Origin: e.Origin, Data: data}, nil
+	a := normalAudience(e.Audience)
+	return Event{Type: e.Type, Actor: e.Actor, Origin: e.Origin, Data: data, Audience: a, AudienceJSON: EncodeAudience(a)}, nil
 }
 
-// Unique returns the non-empty strings of ss without repeats, in the order
+// normalAudience returns a with its departments sorted, without repeats or
+// empty codes, as incidents.Audience documents them.
+func normalAudience(a incidents.Audience) incidents.Audience {
+	if len(a.Depts) == 0 {
+		a.Depts = nil
+		return a
+	}
+	depts := slices.DeleteFunc(slices.Clone(a.Depts), func(d string) bool { return d == "" })
+	slices.Sort(depts)
+	a.Depts = slices.Compact(depts)
+	if len(a.Depts) == 0 {
+		a.Depts = nil
+	}
+	return a
+}
+
+// EncodeAudience returns a, its departments sorted and without repeats, as
+// the JSON that the events table's audience column keeps (incidents.Audience
+// marshalled). The audiences without departments, the most frequent, cost
+// no allocation.
+func EncodeAudience(a incidents.Audience) string {
+	if len(a.Depts) == 0 {
+		switch {
+		case a.CallFloor && a.Hotline:
+			return `{"floor":true,"hotline":true}`
+		case a.CallFloor:
+			return `{"floor":true}`
+		case a.Hotline:
+			return `{"hotline":true}`
+		}
+		return `{}`
+	}
+	b, _ := json.Marshal(normalAudience(a)) // strings and booleans always encode
+	return string(b)
+}
+
+// unique returns the non-empty strings of ss without repeats, in the order
 // they first appear. It never returns nil.
-func Unique(ss []string) []string {
+func unique(ss []string) []string {
 	out := make([]string, 0, len(ss))
 	seen := make(map[string]bool, len(ss))
 	for _, s := range ss {
@@ -102,11 +141,11 @@ func Unique(ss []string) []string {
 	return out
 }
 
-// CheckTimers validates the timers SetTimers is given for taskID. It returns
+// checkTimers validates the timers SetTimers is given for taskID. It returns
 // an *incidents.Error with CodeInvalid when taskID is empty (field
 // "task_id"), a timer names another task (field "task_id") or has no kind
 // (field "kind").
-func CheckTimers(taskID string, timers []incidents.Timer) error {
+func checkTimers(taskID string, timers []incidents.Timer) error {
 	if taskID == "" {
 		return incidents.FieldError(incidents.CodeInvalid, "task_id", "timers need a task id")
 	}
