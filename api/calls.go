@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -91,13 +92,9 @@ func (s *Server) callFilter(r *http.Request) (incidents.CallFilter, error) {
 	q := r.URL.Query()
 	f := incidents.CallFilter{Limit: defaultPageSize}
 	for _, name := range []string{"from", "to"} {
-		v := q.Get(name)
-		if v == "" {
-			continue
-		}
-		t, err := time.Parse(time.RFC3339Nano, v)
+		t, err := timeParam(q, name)
 		if err != nil {
-			return f, incidents.FieldError(incidents.CodeBadRequest, name, "%s must be an RFC 3339 time", name)
+			return f, err
 		}
 		if name == "from" {
 			f.From = t.UTC()
@@ -138,6 +135,24 @@ func (s *Server) callFilter(r *http.Request) (incidents.CallFilter, error) {
 		f.After = &c
 	}
 	return f, nil
+}
+
+// timeParam returns the RFC 3339 time in query parameter name (zero when it
+// is absent), or a bad_request naming it when it is not one or lies outside
+// the times Flare keeps.
+func timeParam(q url.Values, name string) (time.Time, error) {
+	v := q.Get(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, incidents.FieldError(incidents.CodeBadRequest, name, "%s must be an RFC 3339 time", name)
+	}
+	if !incidents.TimeInRange(t) {
+		return time.Time{}, incidents.FieldError(incidents.CodeBadRequest, name, "%s must be from year %d to %d", name, incidents.MinTime.Year(), incidents.MaxTime.Year()-1)
+	}
+	return t.UTC(), nil
 }
 
 func parseBBox(v string) (*incidents.BBox, error) {

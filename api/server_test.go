@@ -409,6 +409,7 @@ func TestListCallsFiltersAndPages(t *testing.T) {
 	})
 	bad := []struct{ query, field string }{
 		{"limit=0", "limit"}, {"limit=5000", "limit"}, {"from=monday", "from"},
+		{"from=2300-01-01T00:00:00Z", "from"}, {"to=1600-01-01T00:00:00Z", "to"},
 		{"bbox=1,2,3", "bbox"}, {"bbox=113.4,22.1,113.2,22.3", "bbox"},
 		{"bbox=NaN,NaN,NaN,NaN", "bbox"}, {"bbox=113.2,22.1,Inf,22.3", "bbox"}, {"bbox=-Inf,22.1,113.4,22.3", "bbox"},
 		{"category=aliens", "category"}, {"cursor=not-a-cursor!", "cursor"}, {"cursor=e30", "cursor"},

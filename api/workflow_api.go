@@ -179,13 +179,9 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		name string
 		dst  *time.Time
 	}{{"from", &f.From}, {"to", &f.To}} {
-		if v := q.Get(p.name); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				writeError(w, r, incidents.FieldError(incidents.CodeBadRequest, p.name, "%s must be an RFC 3339 time", p.name))
-				return
-			}
-			*p.dst = t.UTC()
+		if *p.dst, err = timeParam(q, p.name); err != nil {
+			writeError(w, r, err)
+			return
 		}
 	}
 	if v := q.Get("before"); v != "" {

@@ -194,3 +194,14 @@ func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
+
+// The times Flare keeps and compares: [MinTime, MaxTime), the range that
+// Unix nanoseconds in an int64 hold (the embedded store keeps times so), the
+// same on every store. A query time outside it is refused, not clamped.
+var (
+	MinTime = time.Date(1678, 1, 1, 0, 0, 0, 0, time.UTC)
+	MaxTime = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// TimeInRange reports whether t is within [MinTime, MaxTime).
+func TimeInRange(t time.Time) bool { return !t.Before(MinTime) && t.Before(MaxTime) }

@@ -204,14 +204,14 @@ func (d audienceDest) Scan(src any) error {
 // The times a store keeps: both stores refuse to compare with times outside
 // [MinTime, MaxTime), which SQLite's Unix nanoseconds cannot all hold.
 var (
-	MinTime = time.Date(1678, 1, 1, 0, 0, 0, 0, time.UTC)
-	MaxTime = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
+	MinTime = incidents.MinTime
+	MaxTime = incidents.MaxTime
 )
 
 // CheckTime returns an *incidents.Error with CodeInvalid naming field when t
 // is set but outside [MinTime, MaxTime), and nil otherwise.
 func CheckTime(field string, t time.Time) error {
-	if t.IsZero() || (!t.Before(MinTime) && t.Before(MaxTime)) {
+	if t.IsZero() || incidents.TimeInRange(t) {
 		return nil
 	}
 	return incidents.FieldError(incidents.CodeInvalid, field,
