@@ -517,7 +517,7 @@ func storeCalls(tb testing.TB, dir string, n int) []string {
 		calls = append(calls, incidents.NewCall{Call: incidents.Call{
 			ID: id, ReceivedAt: now, RecordedAt: now, Lat: 22.2300, Lon: 113.5100 + float64(i)*0.01,
 			Category: "traffic", Actor: "agent:browser-test",
-		}, RequestHash: id})
+		}, RequestHash: id, Audience: incidents.CallReceivedAudience()})
 	}
 	if _, err := st.CreateCalls(ctx, calls); err != nil {
 		tb.Fatalf("CreateCalls() with no node running = %v", err)
