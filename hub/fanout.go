@@ -10,29 +10,24 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"flare/incidents"
 )
 
-// Broker carries events and presence between hub nodes. hub/redisbroker
-// implements it on Redis; without one, a node fans out in process only.
+// Broker carries committed events between hub nodes, with the audience
+// of each. hub/redisbroker implements it on Redis; without one, a node fans
+// out in process only.
 type Broker interface {
-	// PublishEvents sends committed events to every node (this one
-	// included). It returns the transport's error; a lost publish is
-	// repaired by the receivers from the store.
+	// PublishEvents sends committed events, each with its Audience, to
+	// every node (this one included). It returns the transport's error; a
+	// lost publish is repaired by the receivers from the store.
 	PublishEvents(ctx context.Context, evs []incidents.Event) error
-	// Subscribe delivers what any node publishes to h until ctx ends,
-	// resubscribing after connection failures, and returns ctx.Err().
+	// Subscribe delivers what any node publishes to h until ctx ends (it
+	// returns ctx.Err()) or the subscription fails (it returns the error;
+	// the caller subscribes again).
 	Subscribe(ctx context.Context, h BrokerHandler) error
-	// PutPresence records this node's connected users for ttl.
-	PutPresence(ctx context.Context, node string, users []PresenceUser, ttl time.Duration) error
-	// DeletePresence removes this node's record.
-	DeletePresence(ctx context.Context, node string) error
-	// Presence returns the records of every node alive.
-	Presence(ctx context.Context) (map[string][]PresenceUser, error)
-	// NotifyPresence tells every node that presence changed.
-	NotifyPresence(ctx context.Context) error
 }
 
 // BrokerHandler receives what a Broker's subscription brings. Its functions
@@ -43,19 +38,39 @@ type BrokerHandler struct {
 	// the store.
 	Connected func()
 	// Events is called with events some node published, in that node's
-	// order.
+	// order, with their Audience.
 	Events func(evs []incidents.Event)
-	// PresenceChanged is called when some node's presence changed.
-	PresenceChanged func()
+}
+
+// PresenceManager shares who is connected between hub nodes: each node
+// keeps a record of its users that expires unless refreshed.
+// hub/redisbroker implements it on Redis; without one, a node knows its
+// own users only.
+type PresenceManager interface {
+	// PutPresence records this node's connected users for ttl.
+	PutPresence(ctx context.Context, node string, users []PresenceUser, ttl time.Duration) error
+	// DeletePresence removes this node's record.
+	DeletePresence(ctx context.Context, node string) error
+	// Presence returns the records of every node alive, by node.
+	Presence(ctx context.Context) (map[string][]PresenceUser, error)
+	// NotifyPresence tells every node that presence changed.
+	NotifyPresence(ctx context.Context) error
+	// WatchPresence calls changed (which must not block) whenever some
+	// node tells that presence changed, until ctx ends (it returns
+	// ctx.Err()) or the watch fails (it returns the error; the caller
+	// watches again).
+	WatchPresence(ctx context.Context, changed func()) error
 }
 
 // BroadcasterConfig configures a Broadcaster.
 type BroadcasterConfig struct {
 	// Log is the event log the broadcaster follows (required).
 	Log incidents.EventLog
-	// Broker, when set, fans out between nodes and shares presence.
+	// Broker, when set, fans out between nodes.
 	Broker Broker
-	Logger zerolog.Logger
+	// Presence, when set, shares presence between nodes.
+	Presence PresenceManager
+	Logger   zerolog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// RingSize is how many recent events are kept in memory for resumes
@@ -75,8 +90,9 @@ type BroadcasterConfig struct {
 	// load this trades at most FlushInterval of latency for far fewer
 	// system calls.
 	FlushInterval time.Duration
-	// Metrics receives the fan-out metrics (default: a private registry).
-	Metrics *Metrics
+	// Registerer receives the fan-out metrics (default: a private
+	// registry).
+	Registerer prometheus.Registerer
 }
 
 // Broadcaster follows the event log and fans each event out to the
@@ -89,12 +105,13 @@ type Broadcaster struct {
 	log     zerolog.Logger
 	metrics *wsMetrics
 
-	mu    sync.Mutex
-	ring  *ring
-	head  int64 // last event delivered; guarded by mu
-	all   group // leaders and administrators
-	floor group // call floor
-	depts map[string]*group
+	mu      sync.Mutex
+	ring    *ring
+	head    int64 // last event delivered; guarded by mu
+	all     group // incidents.ViewAll: leaders and administrators
+	floor   group // incidents.ViewFloor: the call floor
+	hotline group // incidents.ViewHotline: the hotline centre
+	depts   map[string]*group
 
 	headSeen atomic.Int64 // copy of head for the waiter
 	remote   chan []incidents.Event
@@ -149,8 +166,8 @@ func StartBroadcaster(ctx context.Context, cfg BroadcasterConfig) (*Broadcaster,
 		_, _ = rand.Read(b[:])
 		cfg.NodeID = hex.EncodeToString(b[:])
 	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = NewMetrics()
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.NewRegistry()
 	}
 	head, err := cfg.Log.LastSeq(ctx)
 	if err != nil {
@@ -159,7 +176,7 @@ func StartBroadcaster(ctx context.Context, cfg BroadcasterConfig) (*Broadcaster,
 	b := &Broadcaster{
 		cfg:      cfg,
 		log:      cfg.Logger.With().Str("component", "broadcaster").Str("node", cfg.NodeID).Logger(),
-		metrics:  wsMetricsFor(cfg.Metrics),
+		metrics:  wsMetricsFor(cfg.Registerer),
 		ring:     newRing(cfg.RingSize),
 		head:     head,
 		depts:    map[string]*group{},
@@ -181,6 +198,10 @@ func StartBroadcaster(ctx context.Context, cfg BroadcasterConfig) (*Broadcaster,
 	go func() { defer b.wg.Done(); b.wait(runCtx) }()
 	go func() { defer b.wg.Done(); b.pump(runCtx) }()
 	go func() { defer b.wg.Done(); b.presence.run(runCtx) }()
+	if cfg.Presence != nil {
+		b.wg.Add(1)
+		go func() { defer b.wg.Done(); b.presence.watch(runCtx) }()
+	}
 	if cfg.Broker != nil {
 		b.outbox = make(chan incidents.Event, outboxSize)
 		b.wg.Add(2)
@@ -244,12 +265,14 @@ func (b *Broadcaster) attach(s *subscriber, after int64) (head int64, ok bool) {
 		s.notify()
 	}
 	s.mu.Unlock()
-	switch {
-	case s.scope.all:
+	switch s.scope.view {
+	case incidents.ViewAll:
 		b.all.add(s)
-	case s.scope.floor:
+	case incidents.ViewFloor:
 		b.floor.add(s)
-	default:
+	case incidents.ViewHotline:
+		b.hotline.add(s)
+	case incidents.ViewDept:
 		g := b.depts[s.scope.dept]
 		if g == nil {
 			g = &group{}
@@ -265,7 +288,7 @@ func (b *Broadcaster) detach(s *subscriber) {
 	b.mu.Lock()
 	if g := s.group; g != nil {
 		g.remove(s)
-		if len(g.subs) == 0 && !s.scope.all && !s.scope.floor {
+		if len(g.subs) == 0 && s.scope.view == incidents.ViewDept {
 			delete(b.depts, s.scope.dept)
 		}
 	}
@@ -304,11 +327,14 @@ func (b *Broadcaster) publishLocked(msgs []*message) int {
 	for _, s := range b.all.subs {
 		n += s.enqueueAll(msgs)
 	}
-	var floor []*message
+	var floor, hotline []*message
 	var byDept map[string][]*message
 	for _, m := range msgs {
 		if m.aud.CallFloor {
 			floor = append(floor, m)
+		}
+		if m.aud.Hotline {
+			hotline = append(hotline, m)
 		}
 		for _, d := range m.aud.Depts {
 			if b.depts[d] != nil {
@@ -322,6 +348,11 @@ func (b *Broadcaster) publishLocked(msgs []*message) int {
 	if len(floor) > 0 {
 		for _, s := range b.floor.subs {
 			n += s.enqueueAll(floor)
+		}
+	}
+	if len(hotline) > 0 {
+		for _, s := range b.hotline.subs {
+			n += s.enqueueAll(hotline)
 		}
 	}
 	for d, ms := range byDept {
@@ -583,7 +614,6 @@ func (b *Broadcaster) subscribeLoop(ctx context.Context) {
 				}
 			}
 		},
-		PresenceChanged: b.presence.remoteChanged,
 	}
 	backoff := newBackoff()
 	for ctx.Err() == nil {

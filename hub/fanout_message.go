@@ -20,9 +20,9 @@ type message struct {
 	frame []byte // data as a whole WebSocket text frame (header, then data)
 }
 
-// newEventMessage decides the audience of ev and encodes it.
+// newEventMessage encodes ev, keeping the audience the domain gave it.
 func newEventMessage(ev incidents.Event) *message {
-	m := &message{seq: ev.Seq, aud: incidents.AudienceOf(ev)}
+	m := &message{seq: ev.Seq, aud: ev.Audience}
 	m.frame, m.data = encodeFrame(ev.Seq, ev.Type, ev.At, ev.Data)
 	return m
 }
@@ -98,34 +98,21 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// scope is what a connection may see, fixed by its token's role.
+// scope is what a connection may see: the view of its principal's role
+// (decided by the domain, incidents.Role.View) and, for a department, which.
 type scope struct {
-	all   bool   // leaders and administrators
-	floor bool   // call-floor agents
-	dept  string // a member department
+	view incidents.View
+	dept string // set for incidents.ViewDept
 }
 
 // scopeOf returns the scope of a principal.
 func scopeOf(p auth.Principal) scope {
-	switch p.Role {
-	case auth.RoleLeader, auth.RoleAdmin:
-		return scope{all: true}
-	case auth.RoleAgent:
-		return scope{floor: true}
-	case auth.RoleDept:
-		return scope{dept: p.Dept}
+	v := p.Role.View()
+	if v == incidents.ViewDept {
+		return scope{view: v, dept: p.Dept}
 	}
-	return scope{}
+	return scope{view: v}
 }
 
 // sees reports whether a connection of scope s may receive m.
-func (s scope) sees(m *message) bool {
-	switch {
-	case s.all:
-		return true
-	case s.floor:
-		return m.aud.CallFloor
-	default:
-		return m.aud.Includes(s.dept)
-	}
-}
+func (s scope) sees(m *message) bool { return m.aud.Shows(s.view, s.dept) }

@@ -12,8 +12,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"flare/hub/auth"
@@ -30,12 +32,22 @@ type memLog struct {
 
 func newMemLog() *memLog { return &memLog{changed: make(chan struct{})} }
 
-// append adds an event and returns its seq.
+// append adds an event for the leadership group (and the call floor for a
+// call.received) and returns its seq.
 func (l *memLog) append(typ, data string) int64 {
+	var aud incidents.Audience
+	if typ == incidents.EventCallReceived {
+		aud = incidents.CallReceivedAudience()
+	}
+	return l.appendFor(typ, data, aud)
+}
+
+// appendFor adds an event with audience aud and returns its seq.
+func (l *memLog) appendFor(typ, data string, aud incidents.Audience) int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	seq := int64(len(l.evs)) + 1
-	l.evs = append(l.evs, incidents.Event{Seq: seq, Type: typ, At: time.Unix(1789000000, seq*1000).UTC(), Data: json.RawMessage(data)})
+	l.evs = append(l.evs, incidents.Event{Seq: seq, Type: typ, At: time.Unix(1789000000, seq*1000).UTC(), Data: json.RawMessage(data), Audience: aud})
 	close(l.changed)
 	l.changed = make(chan struct{})
 	return seq
@@ -163,12 +175,14 @@ func TestFanoutScopes(t *testing.T) {
 	log := newMemLog()
 	b := startTestBroadcaster(t, log, 64)
 	scopes := map[string]scope{
-		"leader": scopeOf(auth.Principal{Role: auth.RoleLeader}),
-		"admin":  scopeOf(auth.Principal{Role: auth.RoleAdmin}),
-		"agent":  scopeOf(auth.Principal{Role: auth.RoleAgent}),
-		"water":  scopeOf(auth.Principal{Role: auth.RoleDept, Dept: "water"}),
-		"power":  scopeOf(auth.Principal{Role: auth.RoleDept, Dept: "power"}),
-		"fire":   scopeOf(auth.Principal{Role: auth.RoleDept, Dept: "fire"}),
+		"leader":  scopeOf(auth.Principal{Role: incidents.RoleLeader}),
+		"admin":   scopeOf(auth.Principal{Role: incidents.RoleAdmin}),
+		"agent":   scopeOf(auth.Principal{Role: incidents.RoleAgent}),
+		"hotline": scopeOf(auth.Principal{Role: incidents.RoleHotline}),
+		"system":  scopeOf(auth.Principal{Role: incidents.RoleSystem}),
+		"water":   scopeOf(auth.Principal{Role: incidents.RoleDept, Dept: "water"}),
+		"power":   scopeOf(auth.Principal{Role: incidents.RoleDept, Dept: "power"}),
+		"fire":    scopeOf(auth.Principal{Role: incidents.RoleDept, Dept: "fire"}),
 	}
 	cols := map[string]*collector{}
 	for name, s := range scopes {
@@ -177,27 +191,36 @@ func TestFanoutScopes(t *testing.T) {
 			t.Fatalf("attach(%s, 0) = not ok, want ok on an empty log", name)
 		}
 	}
-	events := []struct{ typ, data string }{
-		{"call.received", `{"id":"c1","urgent":false}`},                             // 1
-		{"task.dispatched", `{"task":"t1","dept":"water"}`},                         // 2
-		{"incident.opened", `{"incident":"i1","departments":["water","fire"]}`},     // 3
-		{"alert.raised", `{"incident":"i1"}`},                                       // 4
-		{"alert.raised", `{"call":"c2","urgent":true}`},                             // 5
-		{"task.reassigned", `{"task":"t1","dept":"power","previous_dept":"water"}`}, // 6
-		{"task.signed", `{"task":"t1","dept":"power"}`},                             // 7
+	// The data of each event names other departments and flags: the hub
+	// must go by the audience alone.
+	misleading := `{"urgent":true,"dept":"fire","previous_dept":"fire","departments":["fire"]}`
+	events := []struct {
+		typ string
+		aud incidents.Audience
+	}{
+		{"call.received", incidents.CallReceivedAudience()},                        // 1
+		{"task.dispatched", incidents.Audience{Depts: []string{"water"}}},          // 2
+		{"incident.opened", incidents.Audience{Depts: []string{"fire", "water"}}},  // 3
+		{"alert.raised", incidents.Audience{}},                                     // 4
+		{"alert.raised", incidents.Audience{CallFloor: true}},                      // 5
+		{"task.reassigned", incidents.Audience{Depts: []string{"power", "water"}}}, // 6
+		{"task.signed", incidents.Audience{Depts: []string{"power"}}},              // 7
+		{"order.verified", incidents.Audience{Hotline: true}},                      // 8
 	}
 	for _, e := range events {
-		log.append(e.typ, e.data)
+		log.appendFor(e.typ, misleading, e.aud)
 	}
 	want := map[string][]int64{
-		"leader": {1, 2, 3, 4, 5, 6, 7},
-		"admin":  {1, 2, 3, 4, 5, 6, 7},
-		"agent":  {1, 5},
-		"water":  {2, 3, 6},
-		"power":  {6, 7},
-		"fire":   {3},
+		"leader":  {1, 2, 3, 4, 5, 6, 7, 8},
+		"admin":   {1, 2, 3, 4, 5, 6, 7, 8},
+		"agent":   {1, 5},
+		"hotline": {1, 8},
+		"system":  nil,
+		"water":   {2, 3, 6},
+		"power":   {6, 7},
+		"fire":    {3},
 	}
-	waitHead(t, b, 7) // every event has been queued for everyone
+	waitHead(t, b, 8) // every event has been queued for everyone
 	for name, c := range cols {
 		c.drain()
 		c.mu.Lock()
@@ -228,7 +251,7 @@ func TestAttachReplaysRingWithoutGapOrDuplicate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCollector(scope{all: true}, 1000)
+			c := newCollector(scope{view: incidents.ViewAll}, 1000)
 			if _, ok := b.attach(&c.sub, tt.after); ok != tt.ok {
 				t.Fatalf("attach(after %d) ok = %v, want %v", tt.after, ok, tt.ok)
 			}
@@ -248,7 +271,7 @@ func TestAttachReplaysRingWithoutGapOrDuplicate(t *testing.T) {
 		})
 	}
 	t.Run("resume behind the ring asks for the store", func(t *testing.T) {
-		c := newCollector(scope{all: true}, 1000)
+		c := newCollector(scope{view: incidents.ViewAll}, 1000)
 		if head, ok := b.attach(&c.sub, 0); ok || head != b.Head() {
 			t.Errorf("attach(after 0) = %d, %v, want %d, false", head, ok, b.Head())
 		}
@@ -259,10 +282,10 @@ func TestSlowSubscriberIsDroppedOthersKeepReceiving(t *testing.T) {
 	noLeaks(t)
 	log := newMemLog()
 	b := startTestBroadcaster(t, log, 64)
-	slow := newCollector(scope{all: true}, 5)
+	slow := newCollector(scope{view: incidents.ViewAll}, 5)
 	overflowed := make(chan struct{})
 	slow.sub.onOverflow = func() { close(overflowed) }
-	fast := newCollector(scope{all: true}, 5)
+	fast := newCollector(scope{view: incidents.ViewAll}, 5)
 	b.attach(&slow.sub, 0)
 	b.attach(&fast.sub, 0)
 	var last int64
@@ -280,28 +303,44 @@ func TestSlowSubscriberIsDroppedOthersKeepReceiving(t *testing.T) {
 	}
 }
 
+// TestBrokerEventsMergeBySeq runs in a bubble (testing/synctest): the
+// broadcaster's goroutines are the bubble's, so the test can wait until they
+// have dealt with what the broker brought.
 func TestBrokerEventsMergeBySeq(t *testing.T) {
-	noLeaks(t)
+	synctest.Test(t, testBrokerEventsMergeBySeq)
+}
+
+func testBrokerEventsMergeBySeq(t *testing.T) {
 	log := newMemLog()
 	b := startTestBroadcaster(t, log, 64)
-	c := newCollector(scope{all: true}, 1000)
+	c := newCollector(scope{view: incidents.ViewAll}, 1000)
 	b.attach(&c.sub, 0)
+	floor := newCollector(scope{view: incidents.ViewFloor}, 1000)
+	b.attach(&floor.sub, 0)
 	// The store holds 1..6; the broker brings 1, 2, 2 (again), then 5, 6
 	// (3 and 4 lost): the node must still deliver 1..6 once each, in order.
-	log.failing.Store(true) // the waiter cannot read: only the broker path works
-	for range 6 {
-		log.mu.Lock()
-		seq := int64(len(log.evs)) + 1
-		log.evs = append(log.evs, incidents.Event{Seq: seq, Type: "call.received", At: time.Unix(1789000000, 0), Data: json.RawMessage(`{}`)})
-		log.mu.Unlock()
-	}
+	// The odd ones are for the call floor, which must get them whichever
+	// way they came.
 	ev := func(seq int64) incidents.Event {
-		return incidents.Event{Seq: seq, Type: "call.received", At: time.Unix(1789000000, 0), Data: json.RawMessage(`{}`)}
+		var aud incidents.Audience
+		if seq%2 == 1 {
+			aud = incidents.CallReceivedAudience()
+		}
+		return incidents.Event{Seq: seq, Type: "call.received", At: time.Unix(1789000000, 0), Data: json.RawMessage(`{}`), Audience: aud}
+	}
+	log.failing.Store(true) // the waiter cannot read: only the broker path works
+	for seq := range int64(6) {
+		log.mu.Lock()
+		log.evs = append(log.evs, ev(seq+1))
+		log.mu.Unlock()
 	}
 	b.remote <- []incidents.Event{ev(1), ev(2), ev(2)}
 	c.waitSeq(t, 2)
 	b.remote <- []incidents.Event{ev(5), ev(6)}
-	time.Sleep(50 * time.Millisecond)
+	synctest.Wait() // 5 and 6 are held: the pump waits to retry the store
+	if got := c.waitSeq(t, 2); !slices.Equal(got, []int64{1, 2}) {
+		t.Fatalf("before the gap is filled received %v, want [1 2]", got)
+	}
 	log.failing.Store(false) // the store comes back and fills the gap
 	select {
 	case b.kick <- struct{}{}:
@@ -310,6 +349,9 @@ func TestBrokerEventsMergeBySeq(t *testing.T) {
 	got := c.waitSeq(t, 6)
 	if want := []int64{1, 2, 3, 4, 5, 6}; !slices.Equal(got, want) {
 		t.Errorf("received %v, want %v", got, want)
+	}
+	if got, want := floor.waitSeq(t, 5), []int64{1, 3, 5}; !slices.Equal(got, want) {
+		t.Errorf("call floor received %v, want %v", got, want)
 	}
 }
 
@@ -355,10 +397,10 @@ func TestEncodeMessage(t *testing.T) {
 func BenchmarkPublish(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000} {
 		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
-			br := &Broadcaster{ring: newRing(1024), depts: map[string]*group{}, metrics: wsMetricsFor(NewMetrics())}
+			br := &Broadcaster{ring: newRing(1024), depts: map[string]*group{}, metrics: wsMetricsFor(prometheus.NewRegistry())}
 			subs := make([]*subscriber, n)
 			for i := range subs {
-				subs[i] = &subscriber{scope: scope{all: true}, maxMsgs: 1 << 30, maxBytes: 1 << 62}
+				subs[i] = &subscriber{scope: scope{view: incidents.ViewAll}, maxMsgs: 1 << 30, maxBytes: 1 << 62}
 				br.all.add(subs[i])
 			}
 			data := json.RawMessage(`{"id":"c_0001","seq":1,"received_at":"2026-09-14T13:05:00Z","lat":22.271,"lon":113.5767,"category":"waterlogging","urgent":false,"location":{"type":"Point","coordinates":[113.5767,22.271]}}`)
@@ -435,7 +477,7 @@ func TestAttachLeavesLargeBacklogToTheCaller(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCollector(scope{all: true}, tt.maxMsgs)
+			c := newCollector(scope{view: incidents.ViewAll}, tt.maxMsgs)
 			_, ok := b.attach(&c.sub, 10)
 			defer b.detach(&c.sub)
 			if ok != tt.ok {
@@ -463,7 +505,7 @@ func TestAttachOnAFreshNodeReplaysFromTheStore(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCollector(scope{all: true}, 1000)
+			c := newCollector(scope{view: incidents.ViewAll}, 1000)
 			head, ok := b.attach(&c.sub, tt.after)
 			defer b.detach(&c.sub)
 			if ok != tt.ok || head != 5 {

@@ -3,23 +3,23 @@ package hub
 import (
 	"cmp"
 	"context"
-	"net/http"
 	"reflect"
 	"slices"
 	"sync"
 	"time"
 
 	"flare/hub/auth"
+	"flare/incidents"
 )
 
 // PresenceUser is one user connected to the hub, with how many WebSocket
 // connections they hold (on one node in a broker record; on all nodes in a
 // Presence answer).
 type PresenceUser struct {
-	Subject     string    `json:"subject"`
-	Role        auth.Role `json:"role"`
-	Dept        string    `json:"dept,omitempty"`
-	Connections int       `json:"connections"`
+	Subject     string         `json:"subject"`
+	Role        incidents.Role `json:"role"`
+	Dept        string         `json:"dept,omitempty"`
+	Connections int            `json:"connections"`
 }
 
 // PresenceDept is one department with users connected.
@@ -44,7 +44,7 @@ const EventPresenceChanged = "presence.changed"
 
 type presenceKey struct {
 	subject string
-	role    auth.Role
+	role    incidents.Role
 	dept    string
 }
 
@@ -90,8 +90,19 @@ func (pr *presence) changed() {
 	}
 }
 
-// remoteChanged is called when another node's presence changed.
-func (pr *presence) remoteChanged() { pr.changed() }
+// watch follows the other nodes' presence notices until ctx ends,
+// watching again after failures.
+func (pr *presence) watch(ctx context.Context) {
+	backoff := newBackoff()
+	for ctx.Err() == nil {
+		err := pr.b.cfg.Presence.WatchPresence(ctx, pr.changed)
+		if ctx.Err() != nil {
+			return
+		}
+		pr.b.log.Warn().Err(err).Msg("presence watch ended")
+		sleepCtx(ctx, backoff.next())
+	}
+}
 
 // localUsers returns this node's users, sorted.
 func (pr *presence) localUsers() []PresenceUser {
@@ -115,8 +126,8 @@ func sortUsers(users []PresenceUser) {
 // broker). It returns the broker's error.
 func (pr *presence) snapshot(ctx context.Context) (*Presence, error) {
 	nodes := map[string][]PresenceUser{pr.b.cfg.NodeID: pr.localUsers()}
-	if br := pr.b.cfg.Broker; br != nil {
-		all, err := br.Presence(ctx)
+	if pm := pr.b.cfg.Presence; pm != nil {
+		all, err := pm.Presence(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -164,7 +175,7 @@ func (pr *presence) run(ctx context.Context) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	defer func() {
-		if br := pr.b.cfg.Broker; br != nil {
+		if br := pr.b.cfg.Presence; br != nil {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 			defer cancel()
 			_ = br.DeletePresence(dctx, pr.b.cfg.NodeID)
@@ -184,7 +195,7 @@ func (pr *presence) run(ctx context.Context) {
 				return
 			}
 		}
-		if br := pr.b.cfg.Broker; br != nil && local {
+		if br := pr.b.cfg.Presence; br != nil && local {
 			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			err := br.PutPresence(pctx, pr.b.cfg.NodeID, pr.localUsers(), 3*interval)
 			if err == nil {
@@ -229,18 +240,4 @@ func (b *Broadcaster) Presence(ctx context.Context) (*Presence, error) {
 		return nil, &unavailable{msg: "presence cannot be read from the broker", cause: err}
 	}
 	return p, nil
-}
-
-// handlePresence answers GET /api/v1/presence.
-func (s *Server) handlePresence(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Broadcaster == nil {
-		writeError(w, r, errHubOff)
-		return
-	}
-	p, err := s.cfg.Broadcaster.Presence(r.Context())
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, p)
 }

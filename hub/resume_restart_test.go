@@ -1,13 +1,11 @@
 package hub
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
 
-	"flare/hub/auth"
 	"flare/incidents"
 )
 
@@ -16,31 +14,23 @@ import (
 // missed from the store, as a dashboard does after a server restart.
 func TestResumeOnFreshNode(t *testing.T) {
 	noLeaks(t)
-	ctx := context.Background()
-	store := OpenTestStore(t)
-	now := time.Date(2026, 9, 14, 13, 0, 0, 0, time.UTC)
-	var calls []incidents.NewCall
+	log := newMemLog()
 	for i := range 6 {
-		id := fmt.Sprintf("before-start-%d", i)
-		calls = append(calls, incidents.NewCall{Call: incidents.Call{
-			ID: id, ReceivedAt: now, RecordedAt: now, Lat: 22.27, Lon: 113.57, Category: "waterlogging",
-		}, RequestHash: id})
-	}
-	if _, err := store.CreateCalls(ctx, calls); err != nil {
-		t.Fatal(err)
+		log.append(incidents.EventCallReceived, fmt.Sprintf(`{"id":"before-start-%d"}`, i))
 	}
 	tests := []struct {
 		name  string
-		role  auth.Role
+		role  incidents.Role
 		after int64
 	}{
-		{"leader resuming mid-log gets the rest", auth.RoleLeader, 2},
-		{"call floor resuming mid-log gets the rest", auth.RoleAgent, 3},
-		{"resuming from the start gets everything", auth.RoleLeader, 0},
+		{"leader resuming mid-log gets the rest", incidents.RoleLeader, 2},
+		{"call floor resuming mid-log gets the rest", incidents.RoleAgent, 3},
+		{"hotline resuming mid-log gets the rest", incidents.RoleHotline, 4},
+		{"resuming from the start gets everything", incidents.RoleLeader, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newWSServer(t, wsOptions{store: store})
+			s := newWSServer(t, wsOptions{log: log})
 			c := s.mustDial(t, s.token(t, tt.role, "", time.Hour), fmt.Sprintf("?after=%d", tt.after))
 			if got, want := c.events(t, 6), seqRange(tt.after+1, 6); !slices.Equal(got, want) {
 				t.Errorf("resume after %d on a fresh node = seqs %v, want %v", tt.after, got, want)

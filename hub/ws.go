@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"flare/hub/auth"
 	"flare/incidents"
@@ -27,8 +28,26 @@ const (
 	CloseTooSlow websocket.StatusCode = 4008
 )
 
-// WSConfig tunes the WebSocket hub. Zero values take the defaults.
+// WSConfig configures the WebSocket transport: how it authenticates an
+// upgrade and answers a refused one (given by the HTTP API that mounts it),
+// and its limits. Zero limits take the defaults.
 type WSConfig struct {
+	// Authenticate returns the principal of an upgrade request (its bearer
+	// token or session cookie), or an error that refuses the upgrade
+	// (required).
+	Authenticate func(r *http.Request) (auth.Principal, error)
+	// VerifyToken checks the token of a client's refresh message (required).
+	VerifyToken func(token string) (auth.Principal, error)
+	// WriteError answers a refused upgrade with err, an *incidents.Error
+	// (required).
+	WriteError func(w http.ResponseWriter, r *http.Request, err error)
+	// Now is the clock of token expiry and the connection rate (default
+	// time.Now).
+	Now func() time.Time
+	// Registerer receives the transport's metrics (default: a private
+	// registry). The broadcaster registers the same fan-out metrics there.
+	Registerer prometheus.Registerer
+
 	// AllowedOrigins are the browser origins allowed besides the hub's own
 	// host: host patterns ("dash.example.gov.cn", "*.example.gov.cn") or
 	// scheme://host patterns, matched with path.Match.
@@ -69,6 +88,12 @@ type WSConfig struct {
 }
 
 func (c *WSConfig) setDefaults() {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Registerer == nil {
+		c.Registerer = prometheus.NewRegistry()
+	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = 20000
 	}
@@ -104,13 +129,19 @@ func (c *WSConfig) setDefaults() {
 	}
 }
 
-// wsState is the server's WebSocket side: its connections and limits.
-type wsState struct {
+// WebSockets serves the event log to dashboards over WebSocket: it
+// upgrades requests, holds the connections and their limits, and streams
+// each connection what its principal may see, from the Broadcaster.
+type WebSockets struct {
 	cfg     WSConfig
+	b       *Broadcaster
 	limiter *tokenBucket
 	metrics *wsMetrics
 	ctx     context.Context // ends when the server closes its connections
 	cancel  context.CancelFunc
+
+	// ticked, when set (by tests), is called after each housekeeping round.
+	ticked func()
 
 	mu       sync.Mutex
 	conns    map[*wsConn]struct{}
@@ -120,13 +151,18 @@ type wsState struct {
 	wg       sync.WaitGroup
 }
 
-func newWSState(cfg WSConfig, m *Metrics) *wsState {
+// NewWebSockets returns the WebSocket transport of b. It returns an error
+// when cfg lacks one of its required functions.
+func NewWebSockets(b *Broadcaster, cfg WSConfig) (*WebSockets, error) {
+	if b == nil || cfg.Authenticate == nil || cfg.VerifyToken == nil || cfg.WriteError == nil {
+		return nil, errors.New("new websockets: a broadcaster, Authenticate, VerifyToken and WriteError are required")
+	}
 	cfg.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	return &wsState{
-		cfg: cfg, limiter: newTokenBucket(cfg.ConnRate, cfg.ConnBurst), metrics: wsMetricsFor(m),
+	return &WebSockets{
+		cfg: cfg, b: b, limiter: newTokenBucket(cfg.ConnRate, cfg.ConnBurst), metrics: wsMetricsFor(cfg.Registerer),
 		ctx: ctx, cancel: cancel, conns: map[*wsConn]struct{}{},
-	}
+	}, nil
 }
 
 // unavailable is an error reported as 503 that keeps its cause for logs.
@@ -140,43 +176,34 @@ func (e *unavailable) Unwrap() []error {
 	return []error{&incidents.Error{Code: incidents.CodeUnavailable, Message: e.msg}, e.cause}
 }
 
-var errHubOff = incidents.Errorf(incidents.CodeUnavailable, "the WebSocket hub is not running on this node")
-
-// wsAuthenticate returns the principal of a WebSocket request: its bearer
-// token, or, without an Authorization header, the session hook's answer.
-func (s *Server) wsAuthenticate(r *http.Request) (auth.Principal, error) {
-	if r.Header.Get("Authorization") == "" && s.cfg.Session != nil {
-		return s.cfg.Session(r)
-	}
-	return s.authenticate(r)
-}
-
-// handleWS upgrades GET /ws. Before the upgrade it refuses, with a JSON
-// error: too many new connections (429), a foreign Origin (403), no valid
-// token (401), a bad ?after (400), a node at its connection limit or
-// stopping (503).
-func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
-	b, st := s.cfg.Broadcaster, s.ws
+// ServeHTTP upgrades a request to a WebSocket connection (GET /ws).
+// Before the upgrade it refuses, through WriteError: too many new
+// connections (CodeRateLimited), a foreign Origin (CodeForbidden), no valid
+// principal (Authenticate's error), a role that may not subscribe
+// (CodeForbidden), a bad ?after (CodeBadRequest), a node at its connection
+// limit or stopping (CodeUnavailable).
+func (s *WebSockets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, st := s.b, s
 	reject := func(reason string, err error) {
 		st.metrics.rejected.WithLabelValues(reason).Inc()
-		writeError(w, r, err)
-	}
-	if b == nil {
-		reject("off", errHubOff)
-		return
+		s.cfg.WriteError(w, r, err)
 	}
 	if !st.limiter.allow(s.cfg.Now()) {
 		w.Header().Set("Retry-After", "1")
 		reject("rate", incidents.Errorf(incidents.CodeRateLimited, "too many new WebSocket connections; retry in a second"))
 		return
 	}
-	if !originAllowed(r, st.cfg.AllowedOrigins) {
+	if !OriginAllowed(r, st.cfg.AllowedOrigins) {
 		reject("origin", incidents.FieldError(incidents.CodeForbidden, "Origin", "origin %q is not allowed", r.Header.Get("Origin")))
 		return
 	}
-	p, err := s.wsAuthenticate(r)
+	p, err := s.cfg.Authenticate(r)
 	if err != nil {
 		reject("auth", err)
+		return
+	}
+	if !p.Role.May(incidents.OpSubscribe) {
+		reject("role", incidents.Errorf(incidents.CodeForbidden, "role %s may not subscribe to the event stream", p.Role))
 		return
 	}
 	after, resume := int64(0), false
@@ -222,7 +249,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 			_ = tc.SetWriteBuffer(st.cfg.SendBuffer)
 		}
 	}
-	c := newWSConn(s, b, ws, cw.conn, p)
+	c := newWSConn(s, ws, cw.conn, p)
 	st.conns[c] = struct{}{}
 	st.wg.Add(1)
 	st.mu.Unlock()
@@ -251,8 +278,8 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 // expiry, until ctx ends. It wakes 20 times per interval and pings the
 // connections whose turn it is, so that pings are spread over the interval
 // rather than sent to every connection at once.
-func (s *Server) housekeep(ctx context.Context) {
-	t := time.NewTicker(max(s.ws.cfg.PingInterval/20, 5*time.Millisecond))
+func (s *WebSockets) housekeep(ctx context.Context) {
+	t := time.NewTicker(max(s.cfg.PingInterval/20, 5*time.Millisecond))
 	defer t.Stop()
 	var conns []*wsConn
 	for {
@@ -262,25 +289,28 @@ func (s *Server) housekeep(ctx context.Context) {
 		case <-t.C:
 		}
 		now, mono := s.cfg.Now(), time.Now()
-		s.ws.mu.Lock()
+		s.mu.Lock()
 		conns = conns[:0]
-		for c := range s.ws.conns {
+		for c := range s.conns {
 			conns = append(conns, c)
 		}
-		s.ws.mu.Unlock()
+		s.mu.Unlock()
 		for _, c := range conns {
 			c.tick(now, mono)
 		}
 		clear(conns)
+		if s.ticked != nil {
+			s.ticked()
+		}
 	}
 }
 
-// CloseWebSockets refuses new WebSocket connections, closes the open ones
-// with 1001 (going away) so that clients resume elsewhere, and waits for
-// them to finish until ctx ends, when it drops the rest. It returns ctx's
-// error if it had to drop connections.
-func (s *Server) CloseWebSockets(ctx context.Context) error {
-	st := s.ws
+// Close refuses new WebSocket connections, closes the open ones with 1001
+// (going away) so that clients resume elsewhere, and waits for them to
+// finish until ctx ends, when it drops the rest. It returns ctx's error if
+// it had to drop connections.
+func (s *WebSockets) Close(ctx context.Context) error {
+	st := s
 	st.mu.Lock()
 	st.draining = true
 	conns := make([]*wsConn, 0, len(st.conns))
@@ -310,7 +340,7 @@ func (s *Server) CloseWebSockets(ctx context.Context) error {
 // messages; a writer goroutine, started when messages are queued and kept
 // while they keep coming, writes them.
 type wsConn struct {
-	srv  *Server
+	srv  *WebSockets
 	b    *Broadcaster
 	cfg  *WSConfig
 	ws   *websocket.Conn
@@ -330,9 +360,9 @@ type wsConn struct {
 	nextPing  time.Time // touched by the housekeeping goroutine only
 }
 
-func newWSConn(s *Server, b *Broadcaster, ws *websocket.Conn, cork *corkConn, p auth.Principal) *wsConn {
-	c := &wsConn{srv: s, b: b, cfg: &s.ws.cfg, ws: ws, cork: cork, p: p, wake: make(chan struct{}, 1), done: make(chan struct{}),
-		nextPing: time.Now().Add(s.ws.cfg.PingInterval)}
+func newWSConn(s *WebSockets, ws *websocket.Conn, cork *corkConn, p auth.Principal) *wsConn {
+	c := &wsConn{srv: s, b: s.b, cfg: &s.cfg, ws: ws, cork: cork, p: p, wake: make(chan struct{}, 1), done: make(chan struct{}),
+		nextPing: time.Now().Add(s.cfg.PingInterval)}
 	ws.SetReadLimit(c.cfg.ReadLimit)
 	c.sub = subscriber{
 		scope:    scopeOf(p),
@@ -350,7 +380,7 @@ func newWSConn(s *Server, b *Broadcaster, ws *websocket.Conn, cork *corkConn, p 
 func (c *wsConn) notify() {
 	if !c.writing {
 		c.writing = true
-		c.srv.ws.wg.Add(1)
+		c.srv.wg.Add(1)
 		go c.writeLoop()
 		return
 	}
@@ -363,7 +393,7 @@ func (c *wsConn) notify() {
 // writeLoop writes queued messages in batches, each batch with one system
 // call, and lingers a while when the queue is empty.
 func (c *wsConn) writeLoop() {
-	defer c.srv.ws.wg.Done()
+	defer c.srv.wg.Done()
 	var idle *time.Timer
 	defer func() {
 		if idle != nil {
@@ -423,7 +453,7 @@ func (c *wsConn) writeBatch(msgs []*message) error {
 	for _, m := range msgs {
 		c.cork.add(m.frame)
 	}
-	c.srv.ws.metrics.writes.Inc()
+	c.srv.metrics.writes.Inc()
 	return c.cork.flush(c.cfg.WriteTimeout)
 }
 
@@ -450,7 +480,7 @@ func (c *wsConn) close(code websocket.StatusCode, text, reason string) {
 	c.closeOnce.Do(func() {
 		c.b.detach(&c.sub)
 		close(c.done)
-		c.srv.ws.metrics.closed.WithLabelValues(reason).Inc()
+		c.srv.metrics.closed.WithLabelValues(reason).Inc()
 		c.ws.Close(code, text)
 	})
 }
@@ -489,7 +519,7 @@ func (c *wsConn) tick(now, mono time.Time) {
 			c.closeOnce.Do(func() { // dead peer: no handshake
 				c.b.detach(&c.sub)
 				close(c.done)
-				c.srv.ws.metrics.closed.WithLabelValues("dead_peer").Inc()
+				c.srv.metrics.closed.WithLabelValues("dead_peer").Inc()
 				c.ws.CloseNow()
 			})
 		}
@@ -544,7 +574,7 @@ func (c *wsConn) serve(after int64, resume bool) {
 // refresh replaces the connection's token with a newer one for the same
 // user, role and department.
 func (c *wsConn) refresh(token string) {
-	p, err := c.srv.cfg.Signer.Verify(token)
+	p, err := c.srv.cfg.VerifyToken(token)
 	if err != nil {
 		c.sendError(incidents.CodeUnauthorized, "refresh refused: "+errorMessage(err))
 		return

@@ -40,13 +40,13 @@ func (b *tokenBucket) allow(now time.Time) bool {
 	return true
 }
 
-// originAllowed reports whether a WebSocket request may come from its
+// OriginAllowed reports whether a browser request may come from its
 // Origin: requests without one (not from a browser) and from the request's
 // own host are, and so are origins matching one of patterns. A pattern is
 // matched with path.Match, case-insensitively, against the origin's host
 // (host:port when it has a port), or against scheme://host when it holds
 // "://".
-func originAllowed(r *http.Request, patterns []string) bool {
+func OriginAllowed(r *http.Request, patterns []string) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return true

@@ -6,8 +6,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// wsMetrics are the WebSocket hub's metrics, registered on a Metrics
-// registry once and shared by the server and the broadcaster using it.
+// wsMetrics are the WebSocket hub's metrics, registered on a registry once
+// and shared by the transport and the broadcaster using it.
 type wsMetrics struct {
 	connections      prometheus.Gauge
 	rejected         *prometheus.CounterVec
@@ -22,9 +22,9 @@ type wsMetrics struct {
 	publishDropped   prometheus.Counter
 }
 
-// wsMetricsFor returns the hub metrics on m's registry, registering them the
-// first time.
-func wsMetricsFor(m *Metrics) *wsMetrics {
+// wsMetricsFor returns the hub metrics on m, registering them the first
+// time.
+func wsMetricsFor(m prometheus.Registerer) *wsMetrics {
 	w := &wsMetrics{}
 	w.connections = register(m, prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "flare_ws_connections", Help: "WebSocket connections open on this node.",
@@ -62,10 +62,10 @@ func wsMetricsFor(m *Metrics) *wsMetrics {
 	return w
 }
 
-// register registers c on m's registry, or returns the collector already
-// registered under the same name.
-func register[C prometheus.Collector](m *Metrics, c C) C {
-	if err := m.Registry.Register(c); err != nil {
+// register registers c on m, or returns the collector already registered
+// under the same name.
+func register[C prometheus.Collector](m prometheus.Registerer, c C) C {
+	if err := m.Register(c); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if errors.As(err, &are) {
 			if existing, ok := are.ExistingCollector.(C); ok {

@@ -19,8 +19,8 @@ type User struct {
 	// DisplayName is how the dashboard shows the user (at most 100
 	// characters); the name when empty.
 	DisplayName string `json:"display_name"`
-	// Role is leader, agent, admin or dept (the roles of bearer tokens).
-	Role string `json:"role"`
+	// Role is one of Roles (the roles of bearer tokens).
+	Role Role `json:"role"`
 	// Dept is the department code: required for role dept, optional
 	// otherwise.
 	Dept string `json:"dept,omitempty"`
@@ -82,10 +82,8 @@ func CheckUser(u User) error {
 	if !userNamePattern.MatchString(u.Name) {
 		return FieldError(CodeInvalid, "name", "name %q must be 1 to 64 of a-z 0-9 . _ -, starting with a letter or digit", u.Name)
 	}
-	switch u.Role {
-	case RoleLeader, RoleAgent, RoleAdmin, RoleDept:
-	default:
-		return FieldError(CodeInvalid, "role", "role must be leader, agent, admin or dept, not %q", u.Role)
+	if !u.Role.Valid() {
+		return FieldError(CodeInvalid, "role", "role must be leader, agent, hotline, admin, dept or system, not %q", u.Role)
 	}
 	if u.Role == RoleDept && u.Dept == "" {
 		return FieldError(CodeInvalid, "dept", "a dept user needs a department code")

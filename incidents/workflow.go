@@ -11,30 +11,23 @@ import (
 	"unicode/utf8"
 )
 
-// Roles as the domain sees them (the hub's tokens carry the same names).
-const (
-	RoleLeader = "leader"
-	RoleAgent  = "agent"
-	RoleAdmin  = "admin"
-	RoleDept   = "dept"
-	RoleSystem = "system" // Flare itself: the detector, the supervision timers
-)
+// The roles are in access.go, with who may do what.
 
 // Actor is who does something: the name that goes into the event log, the
 // role and department that decide what they may do, and where the request
 // came from (kept in the audit log).
 type Actor struct {
 	Name   string
-	Role   string
+	Role   Role
 	Dept   string
 	Origin string
 }
 
 // System is the actor of Flare's own actions.
-var System = Actor{Name: "system", Role: RoleSystem}
+var System = Actor{Name: "system", Role: RoleFlare}
 
 func (a Actor) leads() bool {
-	return a.Role == RoleLeader || a.Role == RoleAdmin || a.Role == RoleSystem
+	return a.Role == RoleLeader || a.Role == RoleAdmin || a.Role == RoleFlare
 }
 func (a Actor) hotline() bool { return a.leads() || a.Role == RoleAgent }
 
@@ -541,7 +534,7 @@ func (w *Workflow) dispatchPlan(ctx context.Context, tx Tx, inc *Incident, actor
 		return FieldError(CodeInvalid, "depts", "the plan of incident %s names no department", inc.ID)
 	}
 	now := w.now()
-	inc.Plan.Dispatched, inc.Plan.Auto = true, actor.Role == RoleSystem
+	inc.Plan.Dispatched, inc.Plan.Auto = true, actor.Role == RoleFlare
 	inc.Plan.DecidedBy, inc.Plan.DecidedAt = actor.Name, &now
 	for _, it := range inc.Plan.Items {
 		if _, err := w.newTask(ctx, tx, inc, it.Dept, inc.Plan.Class, actor, ""); err != nil {

@@ -218,7 +218,7 @@ type apiClient struct {
 	token string
 }
 
-func newAPIClient(tb testing.TB, base, dataDir string, role auth.Role) *apiClient {
+func newAPIClient(tb testing.TB, base, dataDir string, role incidents.Role) *apiClient {
 	tb.Helper()
 	s, err := signer(env{}.get, dataDir)
 	if err != nil {
@@ -289,8 +289,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	dir := t.TempDir()
 	addUsers(t, dir)
 	base, stop := startServe(t, env{}, "--data-dir", dir)
-	agentAPI := newAPIClient(t, base, dir, auth.RoleAgent)
-	leaderAPI := newAPIClient(t, base, dir, auth.RoleLeader)
+	agentAPI := newAPIClient(t, base, dir, incidents.RoleAgent)
+	leaderAPI := newAPIClient(t, base, dir, incidents.RoleLeader)
 
 	leader := openPage(t, browser, base, "leader", "signin")
 	agent := openPage(t, browser, base, "agent", "")

@@ -9,6 +9,7 @@ import (
 
 	"flare/citysim"
 	"flare/hub/auth"
+	"flare/incidents"
 )
 
 // demoSpeed is how many simulated seconds pass per real second in --demo.
@@ -19,7 +20,7 @@ const demoSpeed = 30
 // at demoSpeed, round after round until ctx ends. Each call is stamped with
 // the time it is posted, so the live map and the detector see it now.
 func runDemo(ctx context.Context, base string, sign *auth.Signer, log zerolog.Logger) {
-	token, err := sign.Issue(auth.Principal{Subject: "demo-feed", Role: auth.RoleAgent}, 30*24*time.Hour)
+	token, err := sign.Issue(auth.Principal{Subject: "demo-feed", Role: incidents.RoleAgent}, 30*24*time.Hour)
 	if err != nil {
 		log.Error().Err(err).Msg("demo: cannot issue a token")
 		return

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"flare/hub/auth"
+	"flare/incidents"
 	"flare/incidents/sqlite"
 )
 
@@ -29,7 +30,7 @@ func TestCreateDemoUsers(t *testing.T) {
 	if !strings.Contains(out.String(), "sign in at http://127.0.0.1:8080/") {
 		t.Errorf("createDemoUsers() printed %q, want where to sign in", out.String())
 	}
-	roles := map[string]bool{}
+	roles := map[incidents.Role]bool{}
 	for _, u := range demoUsers {
 		m := regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(u.Name) + `\s+\S+(?:, \S+)?\s+([A-Za-z0-9]{12})\s`).FindStringSubmatch(out.String())
 		if m == nil {
@@ -45,7 +46,7 @@ func TestCreateDemoUsers(t *testing.T) {
 		}
 		roles[stored.Role] = true
 	}
-	for _, r := range []string{"leader", "agent", "dept"} {
+	for _, r := range []incidents.Role{incidents.RoleLeader, incidents.RoleAgent, incidents.RoleDept} {
 		if !roles[r] {
 			t.Errorf("demo users have no %s", r)
 		}

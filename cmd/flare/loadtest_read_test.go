@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"flare/hub/auth"
+	"flare/incidents"
 )
 
 // serverFrame encodes an unmasked frame as a server sends it.
@@ -139,7 +139,7 @@ func TestLoadClientReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &rawWS{nc: nc, br: bufio.NewReader(nc), fd: -1}
-	lc := &loadClient{role: auth.RoleLeader, contiguous: true, seesCalls: true}
+	lc := &loadClient{role: incidents.RoleLeader, contiguous: true, seesCalls: true}
 	lc.measureFrom.Store(time.Now().Add(time.Hour).UnixNano())
 	if ps != nil {
 		err = ps.read(ctx, lc, c)

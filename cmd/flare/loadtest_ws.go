@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"flare/hub/auth"
+	"flare/incidents"
 	"flare/incidents/defaults"
 )
 
@@ -166,7 +167,7 @@ func (h *latencyHist) quantileMs(q float64) float64 {
 
 // wsClientStats is what one client saw.
 type wsClientStats struct {
-	role       auth.Role
+	role       incidents.Role
 	received   int64
 	measured   int64 // received inside the measured window
 	first      int64 // first durable seq seen
@@ -201,7 +202,7 @@ func (s *wsClientStats) has(seq int64) bool {
 type loadClient struct {
 	url         string
 	token       string
-	role        auth.Role
+	role        incidents.Role
 	contiguous  bool         // sees every event (leadership): gaps are visible by seq
 	seesCalls   bool         // may see call events (all but departments)
 	measureFrom atomic.Int64 // unix nanoseconds: messages are measured from then
@@ -212,9 +213,9 @@ type loadClient struct {
 }
 
 // parseRoleMix turns "leader=0.5,agent=0.5" into client counts adding up to n.
-func parseRoleMix(mix string, n int) (map[auth.Role]int, []auth.Role, error) {
+func parseRoleMix(mix string, n int) (map[incidents.Role]int, []incidents.Role, error) {
 	type share struct {
-		role auth.Role
+		role incidents.Role
 		w    float64
 	}
 	var shares []share
@@ -222,16 +223,16 @@ func parseRoleMix(mix string, n int) (map[auth.Role]int, []auth.Role, error) {
 	for _, part := range strings.Split(mix, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		w, err := strconv.ParseFloat(v, 64)
-		if !ok || err != nil || w < 0 || !auth.Role(k).Valid() {
+		if !ok || err != nil || w < 0 || !incidents.Role(k).Valid() {
 			return nil, nil, fmt.Errorf("--ws-roles %q: want role=share pairs with roles leader, agent, admin, dept", mix)
 		}
-		shares = append(shares, share{auth.Role(k), w})
+		shares = append(shares, share{incidents.Role(k), w})
 		total += w
 	}
 	if total <= 0 {
 		return nil, nil, fmt.Errorf("--ws-roles %q: the shares add up to 0", mix)
 	}
-	counts := map[auth.Role]int{}
+	counts := map[incidents.Role]int{}
 	assigned := 0
 	for i, s := range shares {
 		c := int(math.Round(float64(n) * s.w / total))
@@ -243,12 +244,12 @@ func parseRoleMix(mix string, n int) (map[auth.Role]int, []auth.Role, error) {
 		assigned += c
 	}
 	// Interleave the roles so that any prefix of the clients has the mix.
-	order := make([]auth.Role, 0, n)
-	left := map[auth.Role]int{}
+	order := make([]incidents.Role, 0, n)
+	left := map[incidents.Role]int{}
 	for r, c := range counts {
 		left[r] = c
 	}
-	roles := []auth.Role{auth.RoleLeader, auth.RoleAgent, auth.RoleDept, auth.RoleAdmin}
+	roles := []incidents.Role{incidents.RoleLeader, incidents.RoleAgent, incidents.RoleDept, incidents.RoleAdmin}
 	for len(order) < n {
 		for _, r := range roles {
 			if left[r] > 0 {
@@ -313,7 +314,7 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 	if err != nil {
 		return loadReport{}, err
 	}
-	issue := func(role auth.Role, dept string) string {
+	issue := func(role incidents.Role, dept string) string {
 		sub := "load-" + string(role)
 		if dept != "" {
 			sub += "-" + dept
@@ -321,9 +322,9 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 		tok, _ := sign.Issue(auth.Principal{Subject: sub, Role: role, Dept: dept}, 24*time.Hour)
 		return tok
 	}
-	adminTok := issue(auth.RoleAdmin, "")
+	adminTok := issue(incidents.RoleAdmin, "")
 	if c.token == "" {
-		c.token = issue(auth.RoleAgent, "")
+		c.token = issue(incidents.RoleAgent, "")
 	}
 	counts, order, err := parseRoleMix(w.roles, w.clients)
 	if err != nil {
@@ -350,7 +351,7 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 	tokens := map[string]string{}
 	for i, role := range order {
 		dept := ""
-		if role == auth.RoleDept {
+		if role == incidents.RoleDept {
 			dept = depts[i%len(depts)]
 		}
 		key := string(role) + "/" + dept
@@ -358,7 +359,7 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 			tokens[key] = issue(role, dept)
 		}
 		clients[i] = &loadClient{url: wsURL, token: tokens[key], role: role,
-			contiguous: role == auth.RoleLeader || role == auth.RoleAdmin, seesCalls: role != auth.RoleDept}
+			contiguous: role == incidents.RoleLeader || role == incidents.RoleAdmin, seesCalls: role != incidents.RoleDept}
 		clients[i].measureFrom.Store(measureFrom.UnixNano())
 	}
 
@@ -503,7 +504,7 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 				}
 			}
 		}
-		if lc.role == auth.RoleLeader {
+		if lc.role == incidents.RoleLeader {
 			hist.merge(&s.hist)
 			serverHist.merge(&s.serverHist)
 		}
@@ -843,7 +844,7 @@ func (lc *loadClient) observe(msg []byte) {
 		return
 	}
 	s.measured++
-	if lc.role != auth.RoleLeader {
+	if lc.role != incidents.RoleLeader {
 		return
 	}
 	stamp, ok := bytes.CutPrefix(stringField(msg, stampField), []byte("lt:"))

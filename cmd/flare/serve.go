@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"flare/api"
 	"flare/hub"
 	"flare/hub/auth"
 	"flare/hub/redisbroker"
@@ -201,13 +202,16 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 	if err := store.MigrateUp(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	metrics := hub.NewMetrics()
-	instrumented := hub.InstrumentStore(store, metrics)
+	metrics := api.NewMetrics()
+	instrumented := api.InstrumentStore(store, metrics)
 	intake := incidents.NewIntake(incidents.IntakeConfig{
 		Store: instrumented, Taxonomy: taxonomy, Area: area,
 		OnStored: func(n int) { metrics.CallsIngested.Add(float64(n)) },
 	})
-	var broker hub.Broker
+	var (
+		broker   hub.Broker
+		presence hub.PresenceManager
+	)
 	if c.redisURL != "" {
 		rb, err := redisbroker.New(c.redisURL, redisbroker.Options{Prefix: c.redisPrefix, Logger: log})
 		if err != nil {
@@ -217,17 +221,18 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 		if err := rb.Ping(ctx); err != nil {
 			log.Warn().Err(err).Msg("Redis does not answer yet; events reach this node's clients from the store until it does")
 		}
-		broker = rb
+		broker, presence = rb, rb
 	}
 	broadcaster, err := hub.StartBroadcaster(ctx, hub.BroadcasterConfig{
-		Log: store, Broker: broker, Logger: log, Metrics: metrics, FlushInterval: flushInterval(c.wsFlush),
+		Log: store, Broker: broker, Presence: presence, Logger: log, Registerer: metrics.Registry,
+		FlushInterval: flushInterval(c.wsFlush),
 	})
 	if err != nil {
 		return err
 	}
 	defer broadcaster.Close()
 	workflow := incidents.NewWorkflow(incidents.WorkflowConfig{
-		Store: hub.InstrumentWorkflowStore(store, metrics), Taxonomy: taxonomy, Departments: setup.departments, Jurisdictions: setup.districts,
+		Store: api.InstrumentWorkflowStore(store, metrics), Taxonomy: taxonomy, Departments: setup.departments, Jurisdictions: setup.districts,
 		Limits: setup.limits, AutoDispatch: setup.grade,
 	})
 	runner, err := incidents.NewRunner(incidents.RunnerConfig{
@@ -244,7 +249,7 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 		defer close(runnerDone)
 		_ = runner.Run(runCtx)
 	}()
-	srv := hub.New(hub.Config{
+	srv, err := api.New(api.Config{
 		Store: instrumented, Intake: intake, Signer: sign, Metrics: metrics, Logger: log,
 		Ready: store.Ready, Version: version(), MaxBodyBytes: c.maxBodyBytes,
 		Broadcaster: broadcaster,
@@ -257,6 +262,9 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 			ConnBurst:      int(2 * c.wsConnRate),
 		},
 	})
+	if err != nil {
+		return err
+	}
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

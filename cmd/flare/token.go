@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"flare/hub/auth"
+	"flare/incidents"
 )
 
 func runToken(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -20,7 +21,7 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		ttl     time.Duration
 	)
 	fs := newFlagSet("token", "Prints a bearer token signed with FLARE_SECRET or the data dir's secret.", stderr)
-	fs.StringVar(&role, "role", "", "leader, agent, admin or dept (required)")
+	fs.StringVar(&role, "role", "", "leader, agent, hotline, admin, dept or system (required)")
 	fs.StringVar(&dept, "dept", "", "department code (required for --role dept)")
 	fs.StringVar(&subject, "sub", "", "who the token is for (default: the role, or role-dept)")
 	fs.DurationVar(&ttl, "ttl", 12*time.Hour, "how long the token is valid")
@@ -32,7 +33,7 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	if role == "" {
-		return errors.New("--role is required (leader, agent, admin or dept)")
+		return errors.New("--role is required (leader, agent, hotline, admin, dept or system)")
 	}
 	if subject == "" {
 		subject = role
@@ -47,7 +48,7 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	tok, err := s.Issue(auth.Principal{Subject: subject, Role: auth.Role(role), Dept: dept}, ttl)
+	tok, err := s.Issue(auth.Principal{Subject: subject, Role: incidents.Role(role), Dept: dept}, ttl)
 	if err != nil {
 		return err
 	}

@@ -132,7 +132,7 @@ func runUserAdd(ctx context.Context, args []string, getenv func(string) string, 
 	fs := newFlagSet("user add", "Adds a dashboard user. The password (at least 10 characters) is the first line of stdin, or of --password-file.", stderr)
 	sf.register(fs)
 	fs.StringVar(&u.Name, "name", "", "sign-in name: a-z 0-9 . _ - (required)")
-	fs.StringVar(&u.Role, "role", "", "leader, agent, admin or dept (required)")
+	fs.StringVar((*string)(&u.Role), "role", "", "leader, agent, hotline, admin, dept or system (required)")
 	fs.StringVar(&u.Dept, "dept", "", "department code (required for --role dept)")
 	fs.StringVar(&u.DisplayName, "display", "", "name shown in the dashboard (default: the sign-in name)")
 	fs.StringVar(&passwordFile, "password-file", "", "file whose first line is the password (default: stdin)")
@@ -188,9 +188,9 @@ func userFlagError(err error) error {
 
 func describeRole(u incidents.User) string {
 	if u.Dept != "" {
-		return u.Role + ", " + u.Dept
+		return string(u.Role) + ", " + u.Dept
 	}
-	return u.Role
+	return string(u.Role)
 }
 
 func runUserList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

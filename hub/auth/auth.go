@@ -1,6 +1,8 @@
-// Package auth issues and verifies Flare's bearer tokens: signed (HS256)
-// claims naming a role, a department code for department users, and an
-// expiry.
+// Package auth issues and verifies Flare's bearer tokens (signed HS256
+// claims naming an incidents.Role, a department code for department users,
+// and an expiry), the dashboard's session tokens and CSRF tokens, and
+// password hashes. What a role may do is decided in incidents (access.go),
+// not here.
 package auth
 
 import (
@@ -20,26 +22,6 @@ import (
 	"flare/incidents"
 )
 
-// Role is what a user is allowed to do in Flare.
-type Role string
-
-// The roles.
-const (
-	RoleLeader Role = "leader" // leadership group: sees everything, commands
-	RoleAgent  Role = "agent"  // call floor: registers calls
-	RoleAdmin  Role = "admin"  // administrators
-	RoleDept   Role = "dept"   // a member department: its own tasks only
-)
-
-// Valid reports whether r is one of the roles.
-func (r Role) Valid() bool {
-	switch r {
-	case RoleLeader, RoleAgent, RoleAdmin, RoleDept:
-		return true
-	}
-	return false
-}
-
 const issuer = "flare"
 
 // MinSecretBytes is the shortest signing secret accepted.
@@ -50,8 +32,8 @@ var deptPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
 // Principal is who a request acts as.
 type Principal struct {
 	Subject   string
-	Role      Role
-	Dept      string // department code; set for RoleDept, optional otherwise
+	Role      incidents.Role
+	Dept      string // department code; set for incidents.RoleDept, optional otherwise
 	ExpiresAt time.Time
 }
 
@@ -64,8 +46,8 @@ func (p Principal) Actor() string {
 }
 
 type claims struct {
-	Role Role   `json:"role"`
-	Dept string `json:"dept,omitempty"`
+	Role incidents.Role `json:"role"`
+	Dept string         `json:"dept,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -101,9 +83,9 @@ func NewSigner(secret []byte, now func() time.Time) (*Signer, error) {
 // *incidents.Error with CodeInvalid naming the field at fault.
 func Check(p Principal) error {
 	if !p.Role.Valid() {
-		return incidents.FieldError(incidents.CodeInvalid, "role", "role must be leader, agent, admin or dept, not %q", p.Role)
+		return incidents.FieldError(incidents.CodeInvalid, "role", "role must be leader, agent, hotline, admin, dept or system, not %q", p.Role)
 	}
-	if p.Role == RoleDept && p.Dept == "" {
+	if p.Role == incidents.RoleDept && p.Dept == "" {
 		return incidents.FieldError(incidents.CodeInvalid, "dept", "a dept token needs a department code")
 	}
 	if p.Dept != "" && !deptPattern.MatchString(p.Dept) {

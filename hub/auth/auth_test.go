@@ -14,12 +14,12 @@ func TestVerifyChecksExpiryEveryTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := s.Issue(Principal{Subject: "seat-3", Role: RoleAgent}, time.Hour)
+	tok, err := s.Issue(Principal{Subject: "seat-3", Role: incidents.RoleAgent}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 2 { // the second time from the memory of verified tokens
-		if p, err := s.Verify(tok); err != nil || p.Subject != "seat-3" || p.Role != RoleAgent {
+		if p, err := s.Verify(tok); err != nil || p.Subject != "seat-3" || p.Role != incidents.RoleAgent {
 			t.Fatalf("Verify #%d = %+v, %v; want the agent seat-3", i+1, p, err)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"flare/incidents"
 )
 
 func newTestSigner(tb testing.TB, now *time.Time) *Signer {
@@ -27,7 +29,7 @@ func TestSessionTokens(t *testing.T) {
 	if err != nil || got != sess || got.User != "water-duty" || got.Version != 3 || !got.ExpiresAt.Equal(now.Add(time.Hour)) {
 		t.Errorf("VerifySession(IssueSession(water-duty, 3, 1h)) = %+v, %v, want %+v", got, err, sess)
 	}
-	bearer, err := s.Issue(Principal{Subject: "water-duty", Role: RoleDept, Dept: "water"}, time.Hour)
+	bearer, err := s.Issue(Principal{Subject: "water-duty", Role: incidents.RoleDept, Dept: "water"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,11 @@
-// Package redisbroker implements hub.Broker on Redis (go-redis): events are
-// published on a pub/sub channel, presence is kept in keys that expire
-// unless their node refreshes them.
+// Package redisbroker implements hub.Broker and hub.PresenceManager on
+// Redis (go-redis): events are published on a pub/sub channel with their
+// audience, presence is kept in keys that expire unless their node
+// refreshes them.
 //
 // Every key and channel is under a prefix (default "flare:"):
 //
-//	<prefix>events            channel: JSON arrays of committed events
+//	<prefix>events            channel: JSON arrays of committed events, each with its "audience"
 //	<prefix>presence          channel: a node's id when its presence changed
 //	<prefix>presence:<node>   string: JSON array of the node's users, with a TTL
 //
@@ -41,7 +42,8 @@ type Options struct {
 	ClientName string
 }
 
-// Broker is a hub.Broker on one Redis server. It is safe for concurrent use.
+// Broker is a hub.Broker and a hub.PresenceManager on one Redis server. It
+// is safe for concurrent use.
 type Broker struct {
 	rdb    *redis.Client
 	prefix string
@@ -49,7 +51,18 @@ type Broker struct {
 	health time.Duration
 }
 
-var _ hub.Broker = (*Broker)(nil)
+var (
+	_ hub.Broker          = (*Broker)(nil)
+	_ hub.PresenceManager = (*Broker)(nil)
+)
+
+// wireEvent is an event as it travels between nodes: the event's own JSON
+// and its audience, which the event's JSON leaves out (clients never see
+// it) but every node needs to filter on.
+type wireEvent struct {
+	incidents.Event
+	Audience incidents.Audience `json:"audience"`
+}
 
 // New connects to the Redis at url (redis://[user:password@]host:port/db
 // or rediss://...). It returns an error with code invalid for a malformed
@@ -93,9 +106,14 @@ func (b *Broker) presenceKey(node string) string {
 	return b.prefix + "presence:" + node
 }
 
-// PublishEvents publishes evs as one message. It returns Redis's error.
+// PublishEvents publishes evs, with their audiences, as one message. It
+// returns Redis's error.
 func (b *Broker) PublishEvents(ctx context.Context, evs []incidents.Event) error {
-	data, err := json.Marshal(evs)
+	wire := make([]wireEvent, len(evs))
+	for i, ev := range evs {
+		wire[i] = wireEvent{Event: ev, Audience: ev.Audience}
+	}
+	data, err := json.Marshal(wire)
 	if err != nil {
 		return fmt.Errorf("publish events: %w", err)
 	}
@@ -105,12 +123,39 @@ func (b *Broker) PublishEvents(ctx context.Context, evs []incidents.Event) error
 	return nil
 }
 
-// Subscribe receives events and presence notices until ctx ends (it then
-// returns ctx.Err()) or the subscription fails (it returns the error; the
-// caller subscribes again). h.Connected is called once the subscription
-// is in place.
+// Subscribe receives events until ctx ends (it then returns ctx.Err()) or
+// the subscription fails (it returns the error; the caller subscribes
+// again). h.Connected is called once the subscription is in place.
 func (b *Broker) Subscribe(ctx context.Context, h hub.BrokerHandler) error {
-	ps := b.rdb.Subscribe(ctx, b.eventsChannel(), b.presenceChannel())
+	return b.listen(ctx, b.eventsChannel(), func(payload string) {
+		var wire []wireEvent
+		if err := json.Unmarshal([]byte(payload), &wire); err != nil {
+			b.log.Warn().Err(err).Msg("ignoring a malformed event message")
+			return
+		}
+		if h.Events == nil || len(wire) == 0 {
+			return
+		}
+		evs := make([]incidents.Event, len(wire))
+		for i, w := range wire {
+			evs[i] = w.Event
+			evs[i].Audience = w.Audience
+		}
+		h.Events(evs)
+	}, h.Connected)
+}
+
+// WatchPresence calls changed for every presence notice until ctx ends (it
+// then returns ctx.Err()) or the subscription fails (it returns the error).
+func (b *Broker) WatchPresence(ctx context.Context, changed func()) error {
+	return b.listen(ctx, b.presenceChannel(), func(string) { changed() }, nil)
+}
+
+// listen subscribes to channel and hands each message's payload to handle
+// until ctx ends or the subscription fails; connected, when set, is called
+// each time the subscription is in place.
+func (b *Broker) listen(ctx context.Context, channel string, handle func(payload string), connected func()) error {
+	ps := b.rdb.Subscribe(ctx, channel)
 	defer ps.Close()
 	stop := context.AfterFunc(ctx, func() { ps.Close() })
 	defer stop()
@@ -134,24 +179,12 @@ func (b *Broker) Subscribe(ctx context.Context, h hub.BrokerHandler) error {
 		pinged = false
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if m.Kind == "subscribe" && m.Channel == b.eventsChannel() && h.Connected != nil {
-				h.Connected()
+			if m.Kind == "subscribe" && m.Channel == channel && connected != nil {
+				connected()
 			}
 		case *redis.Message:
-			switch m.Channel {
-			case b.eventsChannel():
-				var evs []incidents.Event
-				if err := json.Unmarshal([]byte(m.Payload), &evs); err != nil {
-					b.log.Warn().Err(err).Msg("ignoring a malformed event message")
-					continue
-				}
-				if h.Events != nil && len(evs) > 0 {
-					h.Events(evs)
-				}
-			case b.presenceChannel():
-				if h.PresenceChanged != nil {
-					h.PresenceChanged()
-				}
+			if m.Channel == channel {
+				handle(m.Payload)
 			}
 		}
 	}

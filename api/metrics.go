@@ -1,4 +1,4 @@
-package hub
+package api
 
 import (
 	"net/http"
@@ -48,9 +48,24 @@ func (m *Metrics) ObserveStore(op string, start time.Time) {
 	m.StoreLatency.WithLabelValues(op).Observe(time.Since(start).Seconds())
 }
 
+// observeRequest counts one request. Every label comes from a fixed set, so
+// that no client can grow the metrics: route is the pattern that served
+// the request (never the raw path), method one of the methods HTTP defines
+// or "other", code a status text.
 func (m *Metrics) observeRequest(route, method string, code int, d time.Duration) {
+	method = methodLabel(method)
 	m.requests.WithLabelValues(route, method, http.StatusText(code)).Inc()
 	m.latency.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+// methodLabel returns method when HTTP defines it, else "other".
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return method
+	}
+	return "other"
 }
 
 func (m *Metrics) handler() http.Handler {

@@ -1,8 +1,9 @@
-package hub
+package api
 
 import (
 	"encoding/base64"
 	"encoding/json"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -141,14 +142,14 @@ func (s *Server) callFilter(r *http.Request) (incidents.CallFilter, error) {
 
 func parseBBox(v string) (*incidents.BBox, error) {
 	parts := strings.Split(v, ",")
-	bad := incidents.FieldError(incidents.CodeBadRequest, "bbox", "bbox must be minLon,minLat,maxLon,maxLat with min <= max")
+	bad := incidents.FieldError(incidents.CodeBadRequest, "bbox", "bbox must be minLon,minLat,maxLon,maxLat, finite numbers with min <= max")
 	if len(parts) != 4 {
 		return nil, bad
 	}
 	var n [4]float64
 	for i, p := range parts {
 		x, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-		if err != nil {
+		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
 			return nil, bad
 		}
 		n[i] = x

@@ -1,4 +1,4 @@
-package hub
+package api
 
 import (
 	"encoding/json"
@@ -15,7 +15,7 @@ import (
 // every path no other route takes.
 func (s *Server) dashboardRoutes() {
 	s.sessionRoutes()
-	s.mux.Handle("GET /api/v1/districts", s.authorizeFunc(s.handleDistricts))
+	s.mux.Handle("GET /api/v1/districts", s.authorizeFunc(s.handleDistricts, incidents.OpReadReference))
 	if s.cfg.Dashboard != nil {
 		s.mux.Handle("/", s.cfg.Dashboard)
 	}

@@ -1,4 +1,4 @@
-package hub
+package api
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"flare/hub/auth"
 	"flare/incidents"
@@ -75,10 +76,10 @@ func (s *Server) sessionRoutes() {
 
 // sessionUser is what the dashboard learns about the signed-in user.
 type sessionUser struct {
-	Name        string `json:"name"`
-	DisplayName string `json:"display_name"`
-	Role        string `json:"role"`
-	Dept        string `json:"dept,omitempty"`
+	Name        string         `json:"name"`
+	DisplayName string         `json:"display_name"`
+	Role        incidents.Role `json:"role"`
+	Dept        string         `json:"dept,omitempty"`
 }
 
 type sessionBody struct {
@@ -128,7 +129,7 @@ func setSessionCookie(w http.ResponseWriter, r *http.Request, value string, maxA
 // or password (the same answer for both); 429 when the client or the name
 // tried too often; 403 from a foreign origin.
 func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
-	if !originAllowed(r, s.ws.cfg.AllowedOrigins) {
+	if !s.allowedOrigin(r) {
 		writeError(w, r, incidents.FieldError(incidents.CodeForbidden, "Origin", "origin %q may not sign in here", r.Header.Get("Origin")))
 		return
 	}
@@ -184,7 +185,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setSessionCookie(w, r, tok, int(st.ttl.Seconds()))
-	log.Info().Str("user", u.Name).Str("role", u.Role).Str("remote", ip).Msg("signed in")
+	log.Info().Str("user", u.Name).Str("role", string(u.Role)).Str("remote", ip).Msg("signed in")
 	writeJSON(w, http.StatusOK, s.sessionBody(u, sess))
 }
 
@@ -234,7 +235,7 @@ func (s *Server) sessionOf(r *http.Request) (auth.Principal, auth.Session, incid
 	case u.SessionVersion != sess.Version:
 		return none("the session has ended (signed out or password changed): sign in again")
 	}
-	p := auth.Principal{Subject: u.Name, Role: auth.Role(u.Role), Dept: u.Dept, ExpiresAt: sess.ExpiresAt}
+	p := auth.Principal{Subject: u.Name, Role: u.Role, Dept: u.Dept, ExpiresAt: sess.ExpiresAt}
 	if err := auth.Check(p); err != nil {
 		return none("the user's role or department is not valid")
 	}
@@ -270,7 +271,7 @@ func (s *Server) checkCSRF(r *http.Request, sess auth.Session) error {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return nil
 	}
-	if !originAllowed(r, s.ws.cfg.AllowedOrigins) {
+	if !s.allowedOrigin(r) {
 		return incidents.FieldError(incidents.CodeForbidden, "Origin", "origin %q may not change anything here", r.Header.Get("Origin"))
 	}
 	if !s.cfg.Signer.CheckCSRF(sess, r.Header.Get(CSRFHeader)) {
@@ -332,7 +333,7 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 // per user name.
 type signInLimiter struct {
 	mu     sync.Mutex
-	byIP   map[string]*tokenBucket
+	byIP   map[string]*rate.Limiter
 	byName map[string]*nameFailuresWindow
 }
 
@@ -342,7 +343,7 @@ type nameFailuresWindow struct {
 }
 
 func newSignInLimiter() *signInLimiter {
-	return &signInLimiter{byIP: map[string]*tokenBucket{}, byName: map[string]*nameFailuresWindow{}}
+	return &signInLimiter{byIP: map[string]*rate.Limiter{}, byName: map[string]*nameFailuresWindow{}}
 }
 
 // allow takes an attempt for ip and name at now. When refused it returns
@@ -361,10 +362,10 @@ func (l *signInLimiter) allow(ip, name string, now time.Time) (time.Duration, bo
 		if len(l.byIP) >= maxTracked {
 			l.sweep(now)
 		}
-		b = newTokenBucket(ipRate, ipBurst)
+		b = rate.NewLimiter(ipRate, ipBurst)
 		l.byIP[ip] = b
 	}
-	if !b.allow(now) {
+	if !b.AllowN(now, 1) {
 		return time.Duration(float64(time.Second) / ipRate), false
 	}
 	return 0, true
@@ -398,10 +399,8 @@ func (l *signInLimiter) succeed(name string) {
 // caller holds mu.
 func (l *signInLimiter) sweep(now time.Time) {
 	for ip, b := range l.byIP {
-		b.mu.Lock()
-		idle := now.Sub(b.last) > time.Duration(float64(ipBurst)/ipRate*float64(time.Second))
-		b.mu.Unlock()
-		if idle {
+		if b.TokensAt(now) >= ipBurst { // a full bucket limits nothing
+
 			delete(l.byIP, ip)
 		}
 	}

@@ -1,4 +1,4 @@
-package hub_test
+package api_test
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/argon2"
 
+	"flare/api"
 	"flare/hub"
 	"flare/hub/auth"
 	"flare/incidents"
@@ -43,7 +44,7 @@ const testPassword = "kai-feng-2026"
 func newSessionServer(tb testing.TB, dashboard http.Handler) *sessionServer {
 	tb.Helper()
 	ctx := context.Background()
-	store := hub.OpenTestStore(tb)
+	store := api.OpenTestStore(tb)
 	tax, err := incidents.ParseTaxonomy(defaults.Categories)
 	if err != nil {
 		tb.Fatal(err)
@@ -64,10 +65,13 @@ func newSessionServer(tb testing.TB, dashboard http.Handler) *sessionServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := hub.New(hub.Config{
+	srv, err := api.New(api.Config{
 		Store: store, Intake: intake, Signer: signer, Logger: zerolog.Nop(), Now: s.now,
 		Broadcaster: b, Users: store, Districts: area, Dashboard: dashboard,
 	})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	s.Server = httptest.NewServer(srv.Handler())
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -216,7 +220,7 @@ func TestSignIn(t *testing.T) {
 				}
 				return
 			}
-			for _, attr := range []string{hub.SessionCookie + "=", "Path=/", "HttpOnly", "SameSite=Strict", "Max-Age=43200"} {
+			for _, attr := range []string{api.SessionCookie + "=", "Path=/", "HttpOnly", "SameSite=Strict", "Max-Age=43200"} {
 				if !strings.Contains(cookie, attr) {
 					t.Errorf("Set-Cookie = %q, want %s", cookie, attr)
 				}
@@ -260,9 +264,9 @@ func TestSessionCookieAuthorizesTheAPI(t *testing.T) {
 		header map[string]string
 		field  string
 	}{
-		{"POST without the CSRF token is forbidden", nil, hub.CSRFHeader},
-		{"POST with a wrong CSRF token is forbidden", map[string]string{hub.CSRFHeader: "forged"}, hub.CSRFHeader},
-		{"POST from a foreign origin is forbidden", map[string]string{hub.CSRFHeader: agent.csrf, "Origin": "https://evil.example"}, "Origin"},
+		{"POST without the CSRF token is forbidden", nil, api.CSRFHeader},
+		{"POST with a wrong CSRF token is forbidden", map[string]string{api.CSRFHeader: "forged"}, api.CSRFHeader},
+		{"POST from a foreign origin is forbidden", map[string]string{api.CSRFHeader: agent.csrf, "Origin": "https://evil.example"}, "Origin"},
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {
@@ -276,7 +280,7 @@ func TestSessionCookieAuthorizesTheAPI(t *testing.T) {
 		t.Fatalf("LastSeq() after refused posts = %d, want 0 (nothing stored)", last)
 	}
 	t.Run("POST with the CSRF token from this origin is created", func(t *testing.T) {
-		res := agent.do(t, "POST", "/api/v1/calls", call, map[string]string{hub.CSRFHeader: agent.csrf, "Origin": s.URL})
+		res := agent.do(t, "POST", "/api/v1/calls", call, map[string]string{api.CSRFHeader: agent.csrf, "Origin": s.URL})
 		if res.status != 201 || res.call(t).Actor != "agent:agent" {
 			t.Errorf("POST /api/v1/calls with the cookie = %d %s, want 201 by agent:agent", res.status, res.body)
 		}
@@ -284,7 +288,7 @@ func TestSessionCookieAuthorizesTheAPI(t *testing.T) {
 	t.Run("role limits apply to the cookie too", func(t *testing.T) {
 		water := s.browser(t)
 		water.signIn(t, "water")
-		res := water.do(t, "POST", "/api/v1/calls", call, map[string]string{hub.CSRFHeader: water.csrf})
+		res := water.do(t, "POST", "/api/v1/calls", call, map[string]string{api.CSRFHeader: water.csrf})
 		if res.status != 403 {
 			t.Errorf("POST /api/v1/calls as a department = %d, want 403", res.status)
 		}
@@ -306,7 +310,7 @@ func TestSessionsEnd(t *testing.T) {
 		end  func(t *testing.T, b *browser)
 	}{
 		{"sign-out ends the session", func(t *testing.T, b *browser) {
-			if res := b.do(t, "DELETE", "/api/v1/session", "", map[string]string{hub.CSRFHeader: b.csrf}); res.status != 204 ||
+			if res := b.do(t, "DELETE", "/api/v1/session", "", map[string]string{api.CSRFHeader: b.csrf}); res.status != 204 ||
 				!strings.Contains(res.header.Get("Set-Cookie"), "Max-Age=0") {
 				t.Fatalf("DELETE /api/v1/session = %d (Set-Cookie %q), want 204 clearing the cookie", res.status, res.header.Get("Set-Cookie"))
 			}
@@ -329,10 +333,10 @@ func TestSessionsEnd(t *testing.T) {
 			s.advance(10 * time.Second)
 			b := s.browser(t)
 			b.signIn(t, "leader")
-			stolen := b.c.Jar.(*jar).cookies[hub.SessionCookie].Value
+			stolen := b.c.Jar.(*jar).cookies[api.SessionCookie].Value
 			tt.end(t, b)
 			thief := s.browser(t)
-			thief.c.Jar.(*jar).cookies[hub.SessionCookie] = &http.Cookie{Name: hub.SessionCookie, Value: stolen}
+			thief.c.Jar.(*jar).cookies[api.SessionCookie] = &http.Cookie{Name: api.SessionCookie, Value: stolen}
 			if res := thief.do(t, "GET", "/api/v1/me", "", nil); res.status != 401 {
 				t.Errorf("GET /api/v1/me with the old cookie = %d %s, want 401", res.status, res.body)
 			}
@@ -393,7 +397,7 @@ func TestSessionCookieOnWebSocket(t *testing.T) {
 	s := newSessionServer(t, nil)
 	b := s.browser(t)
 	b.signIn(t, "water")
-	cookie := hub.SessionCookie + "=" + b.c.Jar.(*jar).cookies[hub.SessionCookie].Value
+	cookie := api.SessionCookie + "=" + b.c.Jar.(*jar).cookies[api.SessionCookie].Value
 	dial := func(header http.Header) (*websocket.Conn, *http.Response, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -429,7 +433,7 @@ func TestSessionCookieOnWebSocket(t *testing.T) {
 		status int
 	}{
 		{"no cookie is unauthorized", http.Header{}, 401},
-		{"forged cookie is unauthorized", http.Header{"Cookie": {hub.SessionCookie + "=forged"}}, 401},
+		{"forged cookie is unauthorized", http.Header{"Cookie": {api.SessionCookie + "=forged"}}, 401},
 		{"foreign origin is forbidden", http.Header{"Cookie": {cookie}, "Origin": {"https://evil.example"}}, 403},
 	}
 	for _, tt := range tests {

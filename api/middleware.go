@@ -1,4 +1,4 @@
-package hub
+package api
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"net/http"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -120,16 +119,16 @@ func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
 }
 
 // authorize lets a request through when it carries a valid token whose role
-// is one of roles (any role when none are named): 401 without a valid
-// token, 403 for another role.
-func (s *Server) authorize(next http.Handler, roles ...auth.Role) http.Handler {
+// may do op (incidents.Role.May): 401 without a valid token, 403 for a role
+// that may not.
+func (s *Server) authorize(next http.Handler, op incidents.Operation) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.authenticate(r)
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
-		if len(roles) > 0 && !slices.Contains(roles, p.Role) {
+		if !p.Role.May(op) {
 			writeError(w, r, incidents.Errorf(incidents.CodeForbidden, "role %s may not %s %s", p.Role, r.Method, r.URL.Path))
 			return
 		}
@@ -139,6 +138,6 @@ func (s *Server) authorize(next http.Handler, roles ...auth.Role) http.Handler {
 	})
 }
 
-func (s *Server) authorizeFunc(next http.HandlerFunc, roles ...auth.Role) http.Handler {
-	return s.authorize(next, roles...)
+func (s *Server) authorizeFunc(next http.HandlerFunc, op incidents.Operation) http.Handler {
+	return s.authorize(next, op)
 }

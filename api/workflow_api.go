@@ -1,4 +1,4 @@
-package hub
+package api
 
 import (
 	"context"
@@ -7,33 +7,30 @@ import (
 	"strings"
 	"time"
 
-	"flare/hub/auth"
 	"flare/incidents"
 )
 
 // workflowRoutes registers the command workflow's endpoints: incidents,
 // tasks, callbacks, departments and the audit log.
 func (s *Server) workflowRoutes() {
-	all := []auth.Role{auth.RoleLeader, auth.RoleAdmin, auth.RoleDept, auth.RoleAgent}
-	leaders := []auth.Role{auth.RoleLeader, auth.RoleAdmin}
-	s.mux.Handle("GET /api/v1/departments", s.authorizeFunc(s.handleDepartments))
-	s.mux.Handle("GET /api/v1/incidents", s.authorizeFunc(s.handleListIncidents, auth.RoleLeader, auth.RoleAdmin, auth.RoleDept))
-	s.mux.Handle("GET /api/v1/incidents/{id}", s.authorizeFunc(byID(s, (*incidents.Workflow).GetIncident), auth.RoleLeader, auth.RoleAdmin, auth.RoleDept))
-	s.mux.Handle("GET /api/v1/incidents/{id}/tasks", s.authorizeFunc(s.handleIncidentTasks, auth.RoleLeader, auth.RoleAdmin, auth.RoleDept))
-	s.mux.Handle("POST /api/v1/incidents/{id}/actions", s.authorizeFunc(act(s, http.StatusOK, (*incidents.Workflow).ActOnIncident), leaders...))
-	s.mux.Handle("POST /api/v1/incidents/{id}/merge", s.authorizeFunc(act(s, http.StatusOK, mergeIncidents), leaders...))
-	s.mux.Handle("GET /api/v1/tasks", s.authorizeFunc(s.handleListTasks, all...))
-	s.mux.Handle("GET /api/v1/tasks/{id}", s.authorizeFunc(byID(s, (*incidents.Workflow).GetTask), all...))
-	s.mux.Handle("POST /api/v1/tasks/{id}/actions", s.authorizeFunc(act(s, http.StatusOK, (*incidents.Workflow).ActOnTask), all...))
-	s.mux.Handle("POST /api/v1/tasks/{id}/callbacks", s.authorizeFunc(act(s, http.StatusCreated, (*incidents.Workflow).RecordCallback), auth.RoleLeader, auth.RoleAdmin, auth.RoleAgent))
-	s.mux.Handle("GET /api/v1/tasks/{id}/timers", s.authorizeFunc(s.handleTaskTimers, leaders...))
-	s.mux.Handle("GET /api/v1/audit", s.authorizeFunc(s.handleAudit, leaders...))
+	s.mux.Handle("GET /api/v1/departments", s.authorizeFunc(s.handleDepartments, incidents.OpReadReference))
+	s.mux.Handle("GET /api/v1/incidents", s.authorizeFunc(s.handleListIncidents, incidents.OpReadIncidents))
+	s.mux.Handle("GET /api/v1/incidents/{id}", s.authorizeFunc(byID(s, (*incidents.Workflow).GetIncident), incidents.OpReadIncidents))
+	s.mux.Handle("GET /api/v1/incidents/{id}/tasks", s.authorizeFunc(s.handleIncidentTasks, incidents.OpReadIncidents))
+	s.mux.Handle("POST /api/v1/incidents/{id}/actions", s.authorizeFunc(act(s, http.StatusOK, (*incidents.Workflow).ActOnIncident), incidents.OpActOnIncidents))
+	s.mux.Handle("POST /api/v1/incidents/{id}/merge", s.authorizeFunc(act(s, http.StatusOK, mergeIncidents), incidents.OpActOnIncidents))
+	s.mux.Handle("GET /api/v1/tasks", s.authorizeFunc(s.handleListTasks, incidents.OpReadTasks))
+	s.mux.Handle("GET /api/v1/tasks/{id}", s.authorizeFunc(byID(s, (*incidents.Workflow).GetTask), incidents.OpReadTasks))
+	s.mux.Handle("POST /api/v1/tasks/{id}/actions", s.authorizeFunc(act(s, http.StatusOK, (*incidents.Workflow).ActOnTask), incidents.OpActOnTasks))
+	s.mux.Handle("POST /api/v1/tasks/{id}/callbacks", s.authorizeFunc(act(s, http.StatusCreated, (*incidents.Workflow).RecordCallback), incidents.OpRecordCallbacks))
+	s.mux.Handle("GET /api/v1/tasks/{id}/timers", s.authorizeFunc(s.handleTaskTimers, incidents.OpReadTimers))
+	s.mux.Handle("GET /api/v1/audit", s.authorizeFunc(s.handleAudit, incidents.OpReadAudit))
 }
 
 // actor is the domain's view of the request's principal.
 func actor(r *http.Request) incidents.Actor {
 	p := principalFrom(r.Context())
-	return incidents.Actor{Name: p.Actor(), Role: string(p.Role), Dept: p.Dept, Origin: r.RemoteAddr}
+	return incidents.Actor{Name: p.Actor(), Role: p.Role, Dept: p.Dept, Origin: r.RemoteAddr}
 }
 
 // workflow returns the workflow, or answers 503 when this node has none.

@@ -1,10 +1,10 @@
-package hub_test
+package api_test
 
 import (
 	"context"
 	"testing"
 
-	"flare/hub"
+	"flare/api"
 	"flare/incidents"
 )
 
@@ -13,8 +13,8 @@ import (
 // failed ones too; its other operations as InstrumentStore times them.
 func TestWorkflowStoreRecordsUpdatesAndCalls(t *testing.T) {
 	ctx := context.Background()
-	m := hub.NewMetrics()
-	ws := hub.InstrumentWorkflowStore(hub.OpenTestStore(t), m)
+	m := api.NewMetrics()
+	ws := api.InstrumentWorkflowStore(api.OpenTestStore(t), m)
 	evs, err := ws.Update(ctx, func(ctx context.Context, tx incidents.Tx) error {
 		return tx.Append(ctx, incidents.EventInput{Type: "test.event", Actor: "system", Data: map[string]int{"n": 1}})
 	})

@@ -1,4 +1,4 @@
-package hub_test
+package api_test
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"flare/hub/auth"
+	"flare/incidents"
 )
 
 // BenchmarkCreateCallHTTP measures call intake over HTTP on the embedded
@@ -16,7 +16,7 @@ import (
 // commit.
 func BenchmarkCreateCallHTTP(b *testing.B) {
 	s := newTestServer(b)
-	token := s.token(b, auth.RoleAgent, "")
+	token := s.token(b, incidents.RoleAgent, "")
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
 	var n atomic.Int64
 	b.SetParallelism(32) // 64 clients on 2 cores

@@ -1,10 +1,12 @@
-package hub_test
+package api_test
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,7 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"flare/hub"
+	"flare/api"
 	"flare/hub/auth"
 	"flare/incidents"
 	"flare/incidents/defaults"
@@ -30,7 +32,7 @@ type testServer struct {
 
 func newTestServer(tb testing.TB) *testServer {
 	tb.Helper()
-	store := hub.OpenTestStore(tb)
+	store := api.OpenTestStore(tb)
 	tax, err := incidents.ParseTaxonomy(defaults.Categories)
 	if err != nil {
 		tb.Fatal(err)
@@ -45,23 +47,26 @@ func newTestServer(tb testing.TB) *testServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	metrics := hub.NewMetrics()
-	instrumented := hub.InstrumentStore(store, metrics)
+	metrics := api.NewMetrics()
+	instrumented := api.InstrumentStore(store, metrics)
 	intake := incidents.NewIntake(incidents.IntakeConfig{
 		Store: instrumented, Taxonomy: tax, Area: area, Now: clock,
 		OnStored: func(n int) { metrics.CallsIngested.Add(float64(n)) },
 	})
 	tb.Cleanup(func() { intake.Close(context.Background()) })
-	srv := hub.New(hub.Config{
+	srv, err := api.New(api.Config{
 		Store: instrumented, Intake: intake, Signer: signer, Metrics: metrics,
 		Logger: zerolog.Nop(), Ready: store.Ready, Now: clock,
 	})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	ts := httptest.NewServer(srv.Handler())
 	tb.Cleanup(ts.Close)
 	return &testServer{Server: ts, store: store, signer: signer, now: now}
 }
 
-func (s *testServer) token(tb testing.TB, role auth.Role, dept string) string {
+func (s *testServer) token(tb testing.TB, role incidents.Role, dept string) string {
 	tb.Helper()
 	tok, err := s.signer.Issue(auth.Principal{Subject: "tester", Role: role, Dept: dept}, time.Hour)
 	if err != nil {
@@ -145,7 +150,7 @@ const goodCall = `{"lat":22.2710,"lon":113.5767,"category":"waterlogging","addre
 
 func TestCreateCallStoresAndReturnsIt(t *testing.T) {
 	s := newTestServer(t)
-	agent := s.token(t, auth.RoleAgent, "")
+	agent := s.token(t, incidents.RoleAgent, "")
 	res := s.do(t, "POST", "/api/v1/calls", agent, goodCall, nil)
 	if res.status != http.StatusCreated {
 		t.Fatalf("POST /api/v1/calls = %d %s, want 201", res.status, res.body)
@@ -165,7 +170,7 @@ func TestCreateCallStoresAndReturnsIt(t *testing.T) {
 	if got := res.header.Get("Location"); got != "/api/v1/calls/"+c.ID {
 		t.Errorf("Location header = %q, want /api/v1/calls/%s", got, c.ID)
 	}
-	got := s.do(t, "GET", "/api/v1/calls/"+c.ID, s.token(t, auth.RoleLeader, ""), "", nil)
+	got := s.do(t, "GET", "/api/v1/calls/"+c.ID, s.token(t, incidents.RoleLeader, ""), "", nil)
 	if got.status != http.StatusOK || !bytes.Equal(got.body, res.body) {
 		t.Errorf("GET /api/v1/calls/%s = %d %s, want 200 %s", c.ID, got.status, got.body, res.body)
 	}
@@ -205,12 +210,18 @@ func TestCreateCallRejectsBadInput(t *testing.T) {
 		{"not JSON", `lat=22.27`, nil, 400, "bad_request", ""},
 		{"two objects", `{"lat":22.27,"lon":113.57,"category":"fire"}{}`, nil, 400, "bad_request", ""},
 		{"an array", `[1,2]`, nil, 400, "bad_request", ""},
+		{"null", `null`, nil, 400, "bad_request", ""},
+		{"a name in another case", `{"LAT":22.27,"lon":113.57,"category":"fire"}`, nil, 400, "bad_request", "LAT"},
+		{"a name twice", `{"lat":22.27,"lat":22.28,"lon":113.57,"category":"fire"}`, nil, 400, "bad_request", "lat"},
+		{"a lone surrogate", `{"lat":22.27,"lon":113.57,"category":"fire","description":"\ud800"}`, nil, 400, "bad_request", "description"},
+		{"a lone low surrogate", `{"lat":22.27,"lon":113.57,"category":"fire","address":"a\udc00b"}`, nil, 400, "bad_request", "address"},
+		{"invalid UTF-8", "{\"lat\":22.27,\"lon\":113.57,\"category\":\"fire\",\"address\":\"a\xffb\"}", nil, 400, "bad_request", "address"},
 		{"too large", `{"description":"` + strings.Repeat("x", 70<<10) + `"}`, nil, 413, "too_large", ""},
 		{"wrong content type", goodCall, map[string]string{"Content-Type": "text/plain"}, 400, "bad_request", ""},
 		{"bad idempotency key", goodCall, map[string]string{"Idempotency-Key": strings.Repeat("k", 129)}, 422, "invalid", "Idempotency-Key"},
 	}
 	s := newTestServer(t)
-	agent := s.token(t, auth.RoleAgent, "")
+	agent := s.token(t, incidents.RoleAgent, "")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := s.do(t, "POST", "/api/v1/calls", agent, tt.body, tt.header)
@@ -225,7 +236,7 @@ func TestCreateCallRejectsBadInput(t *testing.T) {
 
 func TestCreateCallIsIdempotent(t *testing.T) {
 	s := newTestServer(t)
-	agent := s.token(t, auth.RoleAgent, "")
+	agent := s.token(t, incidents.RoleAgent, "")
 	key := map[string]string{"Idempotency-Key": "floor-7:2026-09-14:0001"}
 	first := s.do(t, "POST", "/api/v1/calls", agent, goodCall, key)
 	if first.status != http.StatusCreated {
@@ -269,12 +280,12 @@ func TestCreateCallIsIdempotent(t *testing.T) {
 
 func TestAuthorization(t *testing.T) {
 	s := newTestServer(t)
-	expired, err := s.signer.Issue(auth.Principal{Subject: "old", Role: auth.RoleAgent}, time.Nanosecond)
+	expired, err := s.signer.Issue(auth.Principal{Subject: "old", Role: incidents.RoleAgent}, time.Nanosecond)
 	if err != nil {
 		t.Fatal(err)
 	}
 	other, _ := auth.NewSigner(bytes.Repeat([]byte("x"), 32), nil)
-	forged, _ := other.Issue(auth.Principal{Subject: "mallory", Role: auth.RoleAdmin}, time.Hour)
+	forged, _ := other.Issue(auth.Principal{Subject: "mallory", Role: incidents.RoleAdmin}, time.Hour)
 	tests := []struct {
 		name, method, path, token string
 		status                    int
@@ -283,16 +294,23 @@ func TestAuthorization(t *testing.T) {
 		{"garbage token", "GET", "/api/v1/calls", "not-a-token", 401},
 		{"token signed with another secret", "GET", "/api/v1/calls", forged, 401},
 		{"expired token", "POST", "/api/v1/calls", expired, 401},
-		{"leader may not register calls", "POST", "/api/v1/calls", s.token(t, auth.RoleLeader, ""), 403},
-		{"department may not list calls", "GET", "/api/v1/calls", s.token(t, auth.RoleDept, "water"), 403},
-		{"agent may not read metrics", "GET", "/metrics", s.token(t, auth.RoleAgent, ""), 403},
+		{"leader may not register calls", "POST", "/api/v1/calls", s.token(t, incidents.RoleLeader, ""), 403},
+		{"department may not list calls", "GET", "/api/v1/calls", s.token(t, incidents.RoleDept, "water"), 403},
+		{"agent may not read metrics", "GET", "/metrics", s.token(t, incidents.RoleAgent, ""), 403},
 		{"no token for metrics", "GET", "/metrics", "", 401},
-		{"leader lists calls", "GET", "/api/v1/calls", s.token(t, auth.RoleLeader, ""), 200},
-		{"department reads categories", "GET", "/api/v1/categories", s.token(t, auth.RoleDept, "water"), 200},
-		{"admin reads metrics", "GET", "/metrics", s.token(t, auth.RoleAdmin, ""), 200},
+		{"leader lists calls", "GET", "/api/v1/calls", s.token(t, incidents.RoleLeader, ""), 200},
+		{"department reads categories", "GET", "/api/v1/categories", s.token(t, incidents.RoleDept, "water"), 200},
+		{"admin reads metrics", "GET", "/metrics", s.token(t, incidents.RoleAdmin, ""), 200},
 		{"health needs no token", "GET", "/healthz", "", 200},
 		{"readiness needs no token", "GET", "/readyz", "", 200},
-		{"unknown endpoint", "GET", "/api/v1/nothing", s.token(t, auth.RoleAdmin, ""), 404},
+		{"unknown endpoint", "GET", "/api/v1/nothing", s.token(t, incidents.RoleAdmin, ""), 404},
+		{"hotline lists calls", "GET", "/api/v1/calls", s.token(t, incidents.RoleHotline, ""), 200},
+		{"hotline may not register calls", "POST", "/api/v1/calls", s.token(t, incidents.RoleHotline, ""), 403},
+		{"hotline may not read metrics", "GET", "/metrics", s.token(t, incidents.RoleHotline, ""), 403},
+		{"system may not list calls", "GET", "/api/v1/calls", s.token(t, incidents.RoleSystem, ""), 403},
+		{"system reads categories", "GET", "/api/v1/categories", s.token(t, incidents.RoleSystem, ""), 200},
+		{"system may not read the audit log", "GET", "/api/v1/audit", s.token(t, incidents.RoleSystem, ""), 403},
+		{"department may not read presence", "GET", "/api/v1/presence", s.token(t, incidents.RoleDept, "water"), 403},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -316,7 +334,7 @@ func TestAuthorization(t *testing.T) {
 
 func TestListCallsFiltersAndPages(t *testing.T) {
 	s := newTestServer(t)
-	agent := s.token(t, auth.RoleAgent, "")
+	agent := s.token(t, incidents.RoleAgent, "")
 	// 25 calls, one a minute back from now, alternating categories; the
 	// even ones in Doumen (west), the odd ones downtown.
 	for i := 0; i < 25; i++ {
@@ -392,6 +410,7 @@ func TestListCallsFiltersAndPages(t *testing.T) {
 	bad := []struct{ query, field string }{
 		{"limit=0", "limit"}, {"limit=5000", "limit"}, {"from=monday", "from"},
 		{"bbox=1,2,3", "bbox"}, {"bbox=113.4,22.1,113.2,22.3", "bbox"},
+		{"bbox=NaN,NaN,NaN,NaN", "bbox"}, {"bbox=113.2,22.1,Inf,22.3", "bbox"}, {"bbox=-Inf,22.1,113.4,22.3", "bbox"},
 		{"category=aliens", "category"}, {"cursor=not-a-cursor!", "cursor"}, {"cursor=e30", "cursor"},
 	}
 	for _, b := range bad {
@@ -409,12 +428,82 @@ func TestListCallsFiltersAndPages(t *testing.T) {
 	})
 }
 
+// TestMetricsStaySmallWithRandomMethods sends requests with made-up
+// methods, as anyone without a token can: none may become a metrics label,
+// or /metrics (and the process) grows without bound.
+func TestMetricsStaySmallWithRandomMethods(t *testing.T) {
+	s := newTestServer(t)
+	admin := s.token(t, incidents.RoleAdmin, "")
+	before := len(s.do(t, "GET", "/metrics", admin, "", nil).body)
+	rng := rand.New(rand.NewPCG(16, 1))
+	var methods []string
+	for range 300 {
+		b := make([]byte, 40)
+		for i := range b {
+			b[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[rng.IntN(26)]
+		}
+		m := "X" + string(b)
+		methods = append(methods, m)
+		for _, path := range []string{"/nothing", "/api/v1/calls", "/api/v1/calls/" + m} {
+			if res := s.do(t, m, path, "", "", nil); res.status < 400 {
+				t.Fatalf("%s %s = %d, want an error", m, path, res.status)
+			}
+		}
+	}
+	body := string(s.do(t, "GET", "/metrics", admin, "", nil).body)
+	if grown := len(body) - before; grown > 16<<10 {
+		t.Errorf("/metrics grew by %d bytes after 900 requests with made-up methods, want under 16 KiB", grown)
+	}
+	for _, m := range methods {
+		if strings.Contains(body, m) {
+			t.Fatalf("/metrics holds the made-up method %s", m)
+		}
+	}
+	if !strings.Contains(body, `method="other"`) {
+		t.Error(`/metrics has no method="other" series for the made-up methods`)
+	}
+}
+
+// TestReadyzTellsStrangersOnlyThatTheStoreIsUnreachable checks that the
+// store's error (hosts, ports, users, databases) goes to the log, not to
+// whoever asks /readyz.
+func TestReadyzTellsStrangersOnlyThatTheStoreIsUnreachable(t *testing.T) {
+	var logs bytes.Buffer
+	cause := errors.New("failed to connect to user=postgres database=flare_prod 10.1.2.3:5440")
+	srv, err := api.New(api.Config{
+		Logger: zerolog.New(&logs),
+		Ready:  func(ctx context.Context) error { return cause },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	res, err := http.Get(ts.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), `"message":"store unreachable"`) {
+		t.Errorf("GET /readyz = %d %s, want 503 saying store unreachable", res.StatusCode, b)
+	}
+	for _, secret := range []string{"postgres", "flare_prod", "10.1.2.3", "5440"} {
+		if strings.Contains(string(b), secret) {
+			t.Errorf("GET /readyz answered %s, which tells %q", b, secret)
+		}
+	}
+	if !strings.Contains(logs.String(), cause.Error()) {
+		t.Errorf("log = %s, want the store's error %q", logs.String(), cause)
+	}
+}
+
 func TestMetricsCountCallsAndRequests(t *testing.T) {
 	s := newTestServer(t)
-	if res := s.do(t, "POST", "/api/v1/calls", s.token(t, auth.RoleAgent, ""), goodCall, nil); res.status != 201 {
+	if res := s.do(t, "POST", "/api/v1/calls", s.token(t, incidents.RoleAgent, ""), goodCall, nil); res.status != 201 {
 		t.Fatalf("POST = %d", res.status)
 	}
-	res := s.do(t, "GET", "/metrics", s.token(t, auth.RoleAdmin, ""), "", nil)
+	res := s.do(t, "GET", "/metrics", s.token(t, incidents.RoleAdmin, ""), "", nil)
 	for _, want := range []string{
 		"flare_calls_ingested_total 1",
 		`flare_http_requests_total{code="Created",method="POST",route="POST /api/v1/calls"} 1`,
