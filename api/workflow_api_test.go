@@ -15,6 +15,7 @@ import (
 	"flare/incidents"
 	"flare/incidents/defaults"
 	"flare/incidents/sqlite"
+	"flare/incidents/tracking"
 )
 
 // workflowHub is a hub with the command workflow on a fresh store.
@@ -22,7 +23,7 @@ type workflowHub struct {
 	*wsServer
 	store   *sqlite.Store
 	wf      *incidents.Workflow
-	tracker *incidents.Tracker
+	tracker *tracking.Tracker
 }
 
 func newWorkflowHub(tb testing.TB) *workflowHub {
@@ -33,7 +34,7 @@ func newWorkflowHub(tb testing.TB) *workflowHub {
 	deps, _ := incidents.ParseDepartments(defaults.Departments, tax)
 	regions, _ := incidents.ParseRegions("Zhuhai", defaults.ZhuhaiDistricts)
 	wf := incidents.NewWorkflow(incidents.WorkflowConfig{Store: store, Taxonomy: tax, Departments: deps, Jurisdictions: regions})
-	tracker, err := incidents.NewTracker(wf, geo.DefaultRules(), time.Minute)
+	tracker, err := tracking.New(wf, geo.DefaultRules(), time.Minute)
 	if err != nil {
 		tb.Fatal(err)
 	}

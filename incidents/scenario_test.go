@@ -9,6 +9,7 @@ import (
 
 	"flare/citysim"
 	"flare/incidents"
+	"flare/incidents/internal/wftest"
 )
 
 // TestTyphoonNight plays the simulator's typhoon night through intake, the
@@ -18,37 +19,37 @@ func TestTyphoonNight(t *testing.T) {
 	if testing.Short() {
 		t.Skip("plays three hours of simulated calls")
 	}
-	e := newEnv(t)
+	e := wftest.New(t)
 	ctx := context.Background()
 	start := time.Date(2026, 7, 1, 21, 50, 0, 0, citysim.Zone)
 	calls, err := citysim.Generate(citysim.Config{Seed: 7, Start: start, Duration: 3 * time.Hour, Scenarios: []citysim.Scenario{citysim.Typhoon()}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.clock.t = start.UTC()
-	lastTick := e.clock.Now()
+	e.Clock.Set(start.UTC())
+	lastTick := e.Clock.Now()
 	for _, sc := range calls {
-		e.clock.t = sc.ReceivedAt.UTC()
-		for e.clock.Now().Sub(lastTick) >= time.Minute {
+		e.Clock.Set(sc.ReceivedAt.UTC())
+		for e.Clock.Now().Sub(lastTick) >= time.Minute {
 			lastTick = lastTick.Add(time.Minute)
-			if err := e.tracker.Advance(ctx, lastTick); err != nil {
+			if err := e.Tracker.Advance(ctx, lastTick); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := e.wf.FireTimers(ctx); err != nil {
+			if _, err := e.WF.FireTimers(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
 		at := sc.ReceivedAt.Format(time.RFC3339Nano)
 		in := incidents.CallInput{ID: &sc.ID, ReceivedAt: &at, Lat: &sc.Lat, Lon: &sc.Lon, Category: &sc.Category, Urgent: &sc.Urgent, Address: &sc.Address}
-		c, _, err := e.intake.Register(ctx, agent.Name, "", in)
+		c, _, err := e.Intake.Register(ctx, wftest.Agent.Name, "", in)
 		if err != nil {
 			t.Fatalf("Register(%s) = %v", sc.ID, err)
 		}
-		if err := e.tracker.Observe(ctx, c); err != nil {
+		if err := e.Tracker.Observe(ctx, c); err != nil {
 			t.Fatalf("Observe(%s) = %v", c.ID, err)
 		}
 	}
-	evs := e.events(t, 0)
+	evs := e.Events(t, 0)
 
 	t.Run("clusters become incidents with stable ids", func(t *testing.T) {
 		opened := map[string]bool{}
@@ -65,7 +66,7 @@ func TestTyphoonNight(t *testing.T) {
 			}
 		}
 		byState := map[incidents.IncidentState]int{}
-		for _, inc := range e.incidents(t) {
+		for _, inc := range e.Incidents(t) {
 			byState[inc.State]++
 			if !opened[inc.ID] {
 				t.Errorf("incident %s exists without incident.opened", inc.ID)
@@ -81,7 +82,7 @@ func TestTyphoonNight(t *testing.T) {
 			t.Errorf("active incidents = %d (%v), want one per flooded place or fallen-tree area, roughly 6 to 40", active, byState)
 		}
 		var floodCalls int
-		for _, inc := range e.incidents(t, incidents.IncidentOpen) {
+		for _, inc := range e.Incidents(t, incidents.IncidentOpen) {
 			floodCalls = max(floodCalls, inc.Categories["waterlogging"])
 		}
 		if floodCalls < 20 {
@@ -89,22 +90,22 @@ func TestTyphoonNight(t *testing.T) {
 		}
 	})
 
-	tasks := e.tasks(t, incidents.TaskFilter{})
-	t.Logf("%d calls, %d events, %d incidents, %d tasks", len(calls), len(evs), len(e.incidents(t)), len(tasks))
+	tasks := e.Tasks(t, incidents.TaskFilter{})
+	t.Logf("%d calls, %d events, %d incidents, %d tasks", len(calls), len(evs), len(e.Incidents(t)), len(tasks))
 	t.Run("tasks reach the right departments and only them", func(t *testing.T) {
 		if len(tasks) == 0 {
 			t.Fatal("no task was dispatched")
 		}
 		for _, tk := range tasks {
-			inc, err := e.wf.GetIncident(ctx, leader, tk.IncidentID)
+			inc, err := e.WF.GetIncident(ctx, wftest.Leader, tk.IncidentID)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var allowed []string
 			for c := range inc.Categories {
-				allowed = append(allowed, e.wf.Departments().Owners(c)...)
+				allowed = append(allowed, e.WF.Departments().Owners(c)...)
 			}
-			if gov, ok := e.wf.Departments().DistrictGovernment(inc.District); ok {
+			if gov, ok := e.WF.Departments().DistrictGovernment(inc.District); ok {
 				allowed = append(allowed, gov)
 			}
 			if !slices.Contains(allowed, tk.Dept) {
@@ -119,7 +120,7 @@ func TestTyphoonNight(t *testing.T) {
 				Dept string `json:"dept"`
 			}
 			json.Unmarshal(ev.Data, &d)
-			if a := incidents.AudienceOf(ev); len(a.Depts) != 1 || a.Depts[0] != d.Dept || a.CallFloor {
+			if a := ev.Audience; len(a.Depts) != 1 || a.Depts[0] != d.Dept || a.CallFloor {
 				t.Errorf("%s for %s is seen by %+v, want only %s", ev.Type, d.Dept, a, d.Dept)
 			}
 		}
@@ -139,18 +140,18 @@ func TestTyphoonNight(t *testing.T) {
 		}
 	}
 	if water.ID == "" || other.ID == "" {
-		t.Fatalf("no waterlogging incident with tasks for water and another department: %v", depts(tasks))
+		t.Fatalf("no waterlogging incident with tasks for water and another department: %v", wftest.Depts(tasks))
 	}
-	seq, _ := e.store.LastSeq(ctx)
+	seq, _ := e.Store.LastSeq(ctx)
 
 	t.Run("a department signs, works and completes", func(t *testing.T) {
-		w := deptActor("water")
+		w := wftest.Dept("water")
 		v := water.Version
 		for _, in := range []incidents.TaskActionInput{
 			{Action: incidents.ActSign}, {Action: incidents.ActProgress, Note: "泵车已到"}, {Action: incidents.ActComplete, Note: "积水已排除"},
 		} {
 			in.Version = v
-			got, err := e.wf.ActOnTask(ctx, w, water.ID, in)
+			got, err := e.WF.ActOnTask(ctx, w, water.ID, in)
 			if err != nil {
 				t.Fatalf("%s: %v", in.Action, err)
 			}
@@ -163,17 +164,17 @@ func TestTyphoonNight(t *testing.T) {
 	})
 
 	t.Run("a task nobody handles escalates to leadership once", func(t *testing.T) {
-		cur, _ := e.wf.GetTask(ctx, leader, other.ID)
+		cur, _ := e.WF.GetTask(ctx, wftest.Leader, other.ID)
 		limit := incidents.DefaultTimeLimits()[cur.Class]
-		e.clock.t = cur.Deadline.Add(time.Duration(limit.Escalate) + time.Minute)
-		if _, err := e.wf.FireTimers(ctx); err != nil {
+		e.Clock.Set(cur.Deadline.Add(time.Duration(limit.Escalate) + time.Minute))
+		if _, err := e.WF.FireTimers(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.wf.FireTimers(ctx); err != nil {
+		if _, err := e.WF.FireTimers(ctx); err != nil {
 			t.Fatal(err)
 		}
 		escalations, alerts := 0, 0
-		for _, ev := range e.events(t, seq) {
+		for _, ev := range e.Events(t, seq) {
 			var d struct {
 				ID     string `json:"id"`
 				TaskID string `json:"task_id"`
@@ -193,12 +194,12 @@ func TestTyphoonNight(t *testing.T) {
 	})
 
 	t.Run("a return is reassigned", func(t *testing.T) {
-		cur, _ := e.wf.GetTask(ctx, leader, other.ID)
-		ret, err := e.wf.ActOnTask(ctx, deptActor(cur.Dept), cur.ID, incidents.TaskActionInput{Action: incidents.ActReturn, Version: cur.Version, Reason: "不属本单位职责"})
+		cur, _ := e.WF.GetTask(ctx, wftest.Leader, other.ID)
+		ret, err := e.WF.ActOnTask(ctx, wftest.Dept(cur.Dept), cur.ID, incidents.TaskActionInput{Action: incidents.ActReturn, Version: cur.Version, Reason: "不属本单位职责"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		re, err := e.wf.ActOnTask(ctx, leader, cur.ID, incidents.TaskActionInput{Action: incidents.ActReassign, Version: ret.Version, Dept: "urban"})
+		re, err := e.WF.ActOnTask(ctx, wftest.Leader, cur.ID, incidents.TaskActionInput{Action: incidents.ActReassign, Version: ret.Version, Dept: "urban"})
 		if err != nil || re.Dept != "urban" || re.State != incidents.TaskDispatched || re.Overdue {
 			t.Errorf("reassign = %s %s overdue %v (%v), want dispatched to urban with fresh deadlines", re.Dept, re.State, re.Overdue, err)
 		}
@@ -206,7 +207,7 @@ func TestTyphoonNight(t *testing.T) {
 
 	t.Run("a callback reopens a task", func(t *testing.T) {
 		no := true
-		got, err := e.wf.RecordCallback(ctx, agent, water.ID, incidents.CallbackInput{Reached: &no, Satisfaction: incidents.Unsatisfied, Comment: "路口仍积水"})
+		got, err := e.WF.RecordCallback(ctx, wftest.Agent, water.ID, incidents.CallbackInput{Reached: &no, Satisfaction: incidents.Unsatisfied, Comment: "路口仍积水"})
 		if err != nil || got.State != incidents.TaskReopened {
 			t.Errorf("unsatisfied callback: %s, %v; want reopened", got.State, err)
 		}

@@ -2,16 +2,8 @@ package incidents
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
-
-// supervisionEvent is the data of a reminder, overdue or escalation event.
-type supervisionEvent struct {
-	Task
-	Timer   Timer  `json:"timer"`
-	Message string `json:"message"`
-}
 
 // FireTimers fires the supervision timers that are due: a reminder before a
 // deadline (催办, to the department), a notice when the signing or
@@ -45,28 +37,23 @@ func (w *Workflow) fire(ctx context.Context, tx Tx, tm Timer) error {
 	}
 	now := w.now()
 	l := w.cfg.Limits[t.Class]
-	prev := t.Version
-	ev := supervisionEvent{Timer: tm}
-	var evType string
+	ch := change{actor: System, timer: &tm}
 	switch tm.Kind {
 	case TimerSign:
 		if t.State != TaskDispatched && t.State != TaskReopened {
 			return nil
 		}
-		evType = EventTaskSignOverdue
-		ev.Message = fmt.Sprintf("未在 %s 前签收", t.SignBy.In(shanghai).Format("01-02 15:04"))
+		ch.typ, ch.notice = EventTaskSignOverdue, &Notice{Kind: NoticeSignOverdue, SignBy: t.SignBy}
 	case TimerRemind:
-		evType = EventTaskReminder
-		ev.Message = fmt.Sprintf("催办：请于 %s 前办结", t.Deadline.In(shanghai).Format("01-02 15:04"))
+		ch.typ, ch.notice = EventTaskReminder, &Notice{Kind: NoticeReminder, Deadline: t.Deadline}
 	case TimerOverdue:
 		t.Overdue = true
-		evType = EventTaskOverdue
-		ev.Message = fmt.Sprintf("已超过办结时限 %s", t.Deadline.In(shanghai).Format("01-02 15:04"))
+		ch.typ, ch.notice = EventTaskOverdue, &Notice{Kind: NoticeOverdue, Deadline: t.Deadline}
 	case TimerEscalate:
 		t.Overdue = true
 		t.Escalations++
-		evType = EventTaskEscalated
-		ev.Message = fmt.Sprintf("督办（第 %d 次）：超期 %s 未办结", tm.Attempt, now.Sub(t.Deadline).Round(time.Minute))
+		ch.typ = EventTaskEscalated
+		ch.notice = &Notice{Kind: NoticeEscalated, Attempt: tm.Attempt, Deadline: t.Deadline, LateS: int64(now.Sub(t.Deadline) / time.Second)}
 		next := Timer{TaskID: t.ID, Kind: TimerEscalate, DueAt: tm.DueAt.Add(time.Duration(l.Repeat)), Attempt: tm.Attempt + 1}
 		for !next.DueAt.After(now) { // a node that was down long does not fire a backlog
 			next.DueAt = next.DueAt.Add(time.Duration(l.Repeat))
@@ -77,12 +64,7 @@ func (w *Workflow) fire(ctx context.Context, tx Tx, tm Timer) error {
 	default:
 		return nil // a kind this version does not know: fired and forgotten, so it cannot block the others
 	}
-	t.Version, t.UpdatedAt = prev+1, now
-	if err := tx.PutTask(ctx, t, prev); err != nil {
-		return err
-	}
-	ev.Task = t
-	if err := tx.Append(ctx, EventInput{Type: evType, Actor: System.Name, Data: ev}); err != nil {
+	if err := w.save(ctx, tx, &t, t.Version, ch); err != nil {
 		return err
 	}
 	if tm.Kind != TimerEscalate && tm.Kind != TimerSign {
@@ -92,8 +74,7 @@ func (w *Workflow) fire(ctx context.Context, tx Tx, tm Timer) error {
 	if err != nil {
 		return err
 	}
-	return tx.Append(ctx, EventInput{Type: EventAlertRaised, Actor: System.Name, Data: alert{
-		Kind: "escalation", IncidentID: inc.ID, TaskID: t.ID, Grade: inc.Grade, Colour: inc.Grade.Colour(),
-		Title: inc.Title, Message: t.Dept + ": " + ev.Message, Centroid: inc.Centroid, Dept: t.Dept,
-	}})
+	a := incidentAlert(AlertEscalation, inc)
+	a.TaskID, a.Dept, a.Attempt, a.Notice = t.ID, t.Dept, tm.Attempt, ch.notice
+	return w.alert(ctx, tx, a)
 }

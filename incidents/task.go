@@ -1,6 +1,7 @@
 package incidents
 
 import (
+	"context"
 	"time"
 )
 
@@ -47,30 +48,66 @@ const (
 	ActCancel           TaskAction = "cancel"            // hotline/leadership, with a reason
 )
 
-// transitions lists, for each action, the states it may be taken from and
-// the state it leads to ("" keeps the state).
-var transitions = map[TaskAction]struct {
-	from []TaskState
-	to   TaskState
-}{
-	ActSign:             {[]TaskState{TaskDispatched, TaskReopened}, TaskSigned},
-	ActProgress:         {[]TaskState{TaskSigned, TaskInProgress}, TaskInProgress},
-	ActComplete:         {[]TaskState{TaskSigned, TaskInProgress}, TaskCompleted},
-	ActReturn:           {[]TaskState{TaskDispatched, TaskSigned}, TaskReturned},
-	ActRequestExtension: {[]TaskState{TaskDispatched, TaskSigned, TaskInProgress, TaskReopened}, ""},
-	ActDecideExtension:  {[]TaskState{TaskDispatched, TaskSigned, TaskInProgress, TaskReopened}, ""},
-	ActVerify:           {[]TaskState{TaskCompleted}, TaskVerified},
-	ActRejectResult:     {[]TaskState{TaskCompleted}, TaskInProgress},
-	ActReassign:         {[]TaskState{TaskReturned}, TaskDispatched},
-	ActReopen:           {[]TaskState{TaskCompleted, TaskVerified}, TaskReopened},
-	ActCancel:           {[]TaskState{TaskDispatched, TaskSigned, TaskInProgress, TaskReturned, TaskReopened, TaskCompleted}, TaskCancelled},
+// taskActor is who may take a task action.
+type taskActor int
+
+const (
+	byLeaders    taskActor = iota // the leadership group (and the administrators)
+	byDepartment                  // the department that holds the task (or an administrator)
+	byHotline                     // the hotline's agents or the leadership group
+)
+
+func (who taskActor) allows(a Actor) bool {
+	switch who {
+	case byDepartment:
+		return a.Role == RoleDept || a.Role == RoleAdmin
+	case byHotline:
+		return a.hotline()
+	}
+	return a.leads()
+}
+
+// taskRule is one task action's rule: who takes it, the states it may be
+// taken from and the state it leads to ("" keeps the state), the event it
+// appends, whether it sets the task's timers again (its deadlines or state
+// changed), whether it may move the task away from its department (the
+// incident's departments follow), and apply, which checks the input and
+// changes the task and the event.
+type taskRule struct {
+	who    taskActor
+	from   []TaskState
+	to     TaskState
+	event  string
+	timers bool
+	moves  bool
+	apply  func(w *Workflow, ctx context.Context, tx Tx, a Actor, t *Task, in TaskActionInput, ch *change) error
+}
+
+// openStates are the states in which a department still owes the work.
+var openStates = []TaskState{TaskDispatched, TaskSigned, TaskInProgress, TaskReopened}
+
+// taskActions is the rule of every task action: the one table ActOnTask
+// and NextState follow.
+var taskActions = map[TaskAction]taskRule{
+	ActSign:             {byDepartment, []TaskState{TaskDispatched, TaskReopened}, TaskSigned, EventTaskSigned, true, false, signTask},
+	ActProgress:         {byDepartment, []TaskState{TaskSigned, TaskInProgress}, TaskInProgress, EventTaskProgress, false, false, reportProgress},
+	ActComplete:         {byDepartment, []TaskState{TaskSigned, TaskInProgress}, TaskCompleted, EventTaskCompleted, true, false, completeTask},
+	ActReturn:           {byDepartment, []TaskState{TaskDispatched, TaskSigned}, TaskReturned, EventTaskReturned, true, false, returnTask},
+	ActRequestExtension: {byDepartment, openStates, "", EventTaskExtensionAsked, false, false, requestExtension},
+	ActDecideExtension:  {byLeaders, openStates, "", EventTaskExtensionDone, false, false, decideExtension},
+	ActVerify:           {byHotline, []TaskState{TaskCompleted}, TaskVerified, EventTaskVerified, false, false, verifyTask},
+	ActRejectResult:     {byHotline, []TaskState{TaskCompleted}, TaskInProgress, EventTaskResultRejected, true, false, rejectResult},
+	ActReassign:         {byLeaders, []TaskState{TaskReturned}, TaskDispatched, EventTaskReassigned, true, true, reassignTask},
+	ActReopen:           {byLeaders, []TaskState{TaskCompleted, TaskVerified}, TaskReopened, EventTaskReopened, true, false, reopenTask},
+	ActCancel: {byLeaders, []TaskState{TaskDispatched, TaskSigned, TaskInProgress, TaskReturned, TaskReopened, TaskCompleted},
+		TaskCancelled, EventTaskCancelled, true, true, cancelTask},
 }
 
 // NextState returns the state a task in state from reaches by action a. It
 // returns an *Error with CodeInvalidTransition when a is not allowed from
 // that state, and CodeInvalid for an unknown action.
 func NextState(from TaskState, a TaskAction) (TaskState, error) {
-	t, ok := transitions[a]
+	t, ok := taskActions[a]
 	if !ok {
 		return "", FieldError(CodeInvalid, "action", "unknown task action %q", a)
 	}
@@ -83,6 +120,144 @@ func NextState(from TaskState, a TaskAction) (TaskState, error) {
 		}
 	}
 	return "", FieldError(CodeInvalidTransition, "action", "a %s task cannot be given %s", from, a)
+}
+
+func signTask(w *Workflow, _ context.Context, _ Tx, _ Actor, t *Task, _ TaskActionInput, _ *change) error {
+	now := w.now()
+	t.SignedAt = &now
+	return nil
+}
+
+func reportProgress(w *Workflow, _ context.Context, _ Tx, a Actor, t *Task, in TaskActionInput, ch *change) error {
+	note, err := checkText("note", in.Note, true, 2000)
+	if err != nil {
+		return err
+	}
+	t.Progress = append(t.Progress, Note{At: w.now(), Actor: a.Name, Text: note})
+	ch.note = note
+	return nil
+}
+
+func completeTask(w *Workflow, _ context.Context, _ Tx, _ Actor, t *Task, in TaskActionInput, _ *change) error {
+	result, err := checkText("note", in.Note, true, 4000)
+	if err != nil {
+		return err
+	}
+	now := w.now()
+	t.Result, t.CompletedAt = result, &now
+	return nil
+}
+
+func verifyTask(w *Workflow, _ context.Context, _ Tx, _ Actor, t *Task, in TaskActionInput, ch *change) error {
+	note, err := checkText("note", in.Note, false, 2000)
+	if err != nil {
+		return err
+	}
+	now := w.now()
+	t.VerifiedAt, ch.note = &now, note
+	return nil
+}
+
+func rejectResult(_ *Workflow, _ context.Context, _ Tx, _ Actor, t *Task, in TaskActionInput, ch *change) error {
+	reason, err := checkText("reason", in.Reason, true, 2000)
+	if err != nil {
+		return err
+	}
+	t.CompletedAt, t.Result, ch.reason = nil, "", reason
+	return nil
+}
+
+func returnTask(_ *Workflow, _ context.Context, _ Tx, _ Actor, t *Task, in TaskActionInput, ch *change) error {
+	reason, err := checkText("reason", in.Reason, true, 2000)
+	if err != nil {
+		return err
+	}
+	t.ReturnReason, ch.reason = reason, reason
+	return nil
+}
+
+func reassignTask(w *Workflow, ctx context.Context, tx Tx, a Actor, t *Task, in TaskActionInput, ch *change) error {
+	if _, ok := w.cfg.Departments.Department(in.Dept); !ok {
+		return FieldError(CodeInvalid, "dept", "unknown department %q", in.Dept)
+	}
+	if in.Dept == t.Dept {
+		return FieldError(CodeInvalid, "dept", "the task was returned by %s; reassign it to another department", t.Dept)
+	}
+	inc, err := tx.Incident(ctx, t.IncidentID)
+	if err != nil {
+		return err
+	}
+	now := w.now()
+	ch.previousDept = t.Dept
+	t.PreviousDepts = append(t.PreviousDepts, t.Dept)
+	t.Dept, t.SignedAt, t.ReturnReason, t.Overdue, t.Extension = in.Dept, nil, "", false, nil
+	l := w.cfg.Limits[t.Class]
+	t.DispatchedAt, t.DispatchedBy = now, a.Name
+	t.SignBy, t.Deadline = now.Add(time.Duration(l.Sign)), now.Add(time.Duration(l.Complete))
+	t.about(inc)
+	return nil
+}
+
+func requestExtension(w *Workflow, _ context.Context, _ Tx, a Actor, t *Task, in TaskActionInput, ch *change) error {
+	reason, err := checkText("reason", in.Reason, true, 2000)
+	if err != nil {
+		return err
+	}
+	if in.NewDeadline == nil || !in.NewDeadline.After(t.Deadline) {
+		return FieldError(CodeInvalid, "new_deadline", "new_deadline must be after the current deadline %s", t.Deadline.Format(time.RFC3339))
+	}
+	if in.NewDeadline.After(t.Deadline.Add(30 * 24 * time.Hour)) {
+		return FieldError(CodeInvalid, "new_deadline", "an extension may add at most 30 days")
+	}
+	if t.Extension != nil && t.Extension.Decision == "" {
+		return FieldError(CodeInvalidTransition, "action", "an extension request is already waiting for a decision")
+	}
+	nd := in.NewDeadline.UTC().Truncate(time.Microsecond)
+	t.Extension = &Extension{RequestedAt: w.now(), RequestedBy: a.Name, NewDeadline: nd, Reason: reason}
+	ch.reason = reason
+	return nil
+}
+
+func decideExtension(w *Workflow, _ context.Context, _ Tx, a Actor, t *Task, in TaskActionInput, ch *change) error {
+	if t.Extension == nil || t.Extension.Decision != "" {
+		return FieldError(CodeInvalidTransition, "action", "no extension request is waiting for a decision")
+	}
+	if in.Approve == nil {
+		return FieldError(CodeInvalid, "approve", "approve (true or false) is required")
+	}
+	comment, err := checkText("note", in.Note, false, 2000)
+	if err != nil {
+		return err
+	}
+	now := w.now()
+	t.Extension.DecidedAt, t.Extension.DecidedBy, t.Extension.Comment = &now, a.Name, comment
+	if !*in.Approve {
+		t.Extension.Decision = "denied"
+		return nil
+	}
+	t.Extension.Decision = "approved"
+	t.Deadline, t.Overdue = t.Extension.NewDeadline, false
+	ch.resetTimers = true
+	return nil
+}
+
+func reopenTask(w *Workflow, _ context.Context, _ Tx, _ Actor, t *Task, in TaskActionInput, ch *change) error {
+	reason, err := checkText("reason", in.Reason, true, 2000)
+	if err != nil {
+		return err
+	}
+	w.reopen(t, w.now())
+	ch.reason = reason
+	return nil
+}
+
+func cancelTask(_ *Workflow, _ context.Context, _ Tx, _ Actor, _ *Task, in TaskActionInput, ch *change) error {
+	reason, err := checkText("reason", in.Reason, true, 2000)
+	if err != nil {
+		return err
+	}
+	ch.reason = reason
+	return nil
 }
 
 // UrgencyClass decides a task's time limits.

@@ -2,49 +2,36 @@ package incidents
 
 import (
 	"context"
-	"fmt"
+	"slices"
 	"time"
 )
 
-// taskEvent is the data of a task.* event: the task, plus what the event
-// adds. Departments is the incident's departments, so that the incident's
-// other departments see the progress of the joint work.
-type taskEvent struct {
-	Task
-	PreviousDept string    `json:"previous_dept,omitempty"`
-	Reason       string    `json:"reason,omitempty"`
-	Note         string    `json:"note,omitempty"`
-	Callback     *Callback `json:"callback,omitempty"`
-}
-
 // newTask creates a task for dept on inc (which the caller stores) with its
 // deadlines and timers, and appends task.dispatched.
-func (w *Workflow) newTask(ctx context.Context, tx Tx, inc *Incident, dept string, class UrgencyClass, actor Actor, previous string) (Task, error) {
+func (w *Workflow) newTask(ctx context.Context, tx Tx, inc *Incident, dept string, class UrgencyClass, actor Actor) (Task, error) {
 	now := w.now()
 	limit := w.cfg.Limits[class]
-	d, _ := w.cfg.Departments.Department(dept)
 	t := Task{
-		ID: NewID("t", now), Version: 1, IncidentID: inc.ID, Dept: dept, State: TaskDispatched, Class: class,
+		ID: NewID("t", now), IncidentID: inc.ID, Dept: dept, State: TaskDispatched, Class: class,
 		DispatchedAt: now, DispatchedBy: actor.Name,
 		SignBy: now.Add(time.Duration(limit.Sign)), Deadline: now.Add(time.Duration(limit.Complete)),
-		UpdatedAt: now,
 	}
-	t.Instructions = fmt.Sprintf("%s（%s级，%d 起来电）请%s于 %s 前签收，%s 前办结。",
-		inc.Title, roman(inc.Grade), inc.CallCount, d.NameZh,
-		t.SignBy.In(shanghai).Format("01-02 15:04"), t.Deadline.In(shanghai).Format("01-02 15:04"))
-	if err := tx.PutTask(ctx, t, 0); err != nil {
+	t.about(*inc)
+	if err := w.save(ctx, tx, &t, 0, change{typ: EventTaskDispatched, actor: actor}); err != nil {
 		return Task{}, err
 	}
 	if err := tx.SetTimers(ctx, t.ID, w.timersFor(t)); err != nil {
 		return Task{}, err
 	}
 	inc.Departments = mergeIDs(inc.Departments, []string{dept})
-	return t, tx.Append(ctx, EventInput{Type: EventTaskDispatched, Actor: actor.Name, Origin: actor.Origin,
-		Data: taskEvent{Task: t, PreviousDept: previous}})
+	return t, nil
 }
 
-// shanghai is the time zone of the users' clocks.
-var shanghai = time.FixedZone("CST", 8*3600)
+// about copies into t what the dashboard needs of its incident to write the
+// task's instruction.
+func (t *Task) about(inc Incident) {
+	t.Grade, t.Category, t.District, t.Calls = inc.Grade, mainCategory(inc.Categories), inc.District, inc.CallCount
+}
 
 // timersFor returns the supervision timers of an open task: the signing
 // deadline (while not signed for), a reminder before the deadline, the
@@ -79,12 +66,6 @@ type TaskActionInput struct {
 	Dept        string     `json:"dept,omitempty"`         // reassign
 }
 
-// deptActions are done by the department that holds the task.
-var deptActions = map[TaskAction]bool{ActSign: true, ActProgress: true, ActComplete: true, ActReturn: true, ActRequestExtension: true}
-
-// hotlineActions are done by the hotline (agents) or the leadership group.
-var hotlineActions = map[TaskAction]bool{ActVerify: true, ActRejectResult: true}
-
 // GetTask returns a task the actor may see: a department only its own (any
 // other is CodeNotFound, as if it did not exist).
 func (w *Workflow) GetTask(ctx context.Context, actor Actor, id string) (Task, error) {
@@ -92,7 +73,7 @@ func (w *Workflow) GetTask(ctx context.Context, actor Actor, id string) (Task, e
 	if err != nil {
 		return Task{}, err
 	}
-	if actor.Role == RoleDept && t.Dept != actor.Dept {
+	if !CanReadTask(actor, t) {
 		return Task{}, Errorf(CodeNotFound, "task %s not found", id)
 	}
 	return t, nil
@@ -107,24 +88,25 @@ func (w *Workflow) ListTasks(ctx context.Context, actor Actor, f TaskFilter) ([]
 	return w.cfg.Store.ListTasks(ctx, f)
 }
 
-// GetIncident returns an incident the actor may see: a department only one
-// it has tasks on.
+// GetIncident returns an incident the actor may see (CanReadIncident): a
+// department only one it holds a live task on (any other is CodeNotFound,
+// as if it did not exist); the call floor none (CodeForbidden).
 func (w *Workflow) GetIncident(ctx context.Context, actor Actor, id string) (Incident, error) {
+	if actor.Role == RoleAgent {
+		return Incident{}, forbidden(actor, "read incidents")
+	}
 	inc, err := w.cfg.Store.GetIncident(ctx, id)
 	if err != nil {
 		return Incident{}, err
 	}
-	if actor.Role == RoleDept && !containsString(inc.Departments, actor.Dept) {
+	if !CanReadIncident(actor, inc) {
 		return Incident{}, Errorf(CodeNotFound, "incident %s not found", id)
-	}
-	if actor.Role == RoleAgent {
-		return Incident{}, forbidden(actor, "read incidents")
 	}
 	return inc, nil
 }
 
-// ListIncidents lists incidents; a department sees only those it has
-// tasks on.
+// ListIncidents lists incidents; a department sees only those it holds a
+// live task on (Incident.Departments).
 func (w *Workflow) ListIncidents(ctx context.Context, actor Actor, f IncidentFilter) ([]Incident, error) {
 	switch actor.Role {
 	case RoleDept:
@@ -135,26 +117,18 @@ func (w *Workflow) ListIncidents(ctx context.Context, actor Actor, f IncidentFil
 	return w.cfg.Store.ListIncidents(ctx, f)
 }
 
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// ActOnTask applies an action to a task. Errors: CodeNotFound for a task
-// that does not exist or (for a department) is not its own;
-// CodeForbidden when the role may not take the action; CodeInvalid for bad
-// input, naming the field; CodeInvalidTransition when the task's state does
-// not allow the action; CodeVersionConflict when the task changed since the
-// version the actor saw.
+// ActOnTask applies an action to a task, by the rule taskActions gives
+// it. Errors: CodeNotFound for a task that does not exist or (for a
+// department) is not its own; CodeForbidden when the role may not take the
+// action; CodeInvalid for bad input, naming the field;
+// CodeInvalidTransition when the task's state does not allow the action;
+// CodeVersionConflict when the task changed since the version the actor saw.
 func (w *Workflow) ActOnTask(ctx context.Context, actor Actor, id string, in TaskActionInput) (Task, error) {
 	if in.Version <= 0 {
 		return Task{}, FieldError(CodeInvalid, "version", "version is required: the task version you saw")
 	}
-	if _, ok := transitions[in.Action]; !ok {
+	rule, ok := taskActions[in.Action]
+	if !ok {
 		return Task{}, FieldError(CodeInvalid, "action", "unknown task action %q", in.Action)
 	}
 	var out Task
@@ -166,167 +140,87 @@ func (w *Workflow) ActOnTask(ctx context.Context, actor Actor, id string, in Tas
 		if actor.Role == RoleDept && t.Dept != actor.Dept {
 			return Errorf(CodeNotFound, "task %s not found", id)
 		}
-		switch {
-		case deptActions[in.Action]:
-			if actor.Role != RoleDept && actor.Role != RoleAdmin {
+		if !rule.who.allows(actor) {
+			if rule.who == byDepartment {
 				return forbidden(actor, string(in.Action)+" a task: that is the department's to do")
 			}
-		case hotlineActions[in.Action]:
-			if !actor.hotline() {
-				return forbidden(actor, string(in.Action)+" a task")
-			}
-		default:
-			if !actor.leads() {
-				return forbidden(actor, string(in.Action)+" a task")
-			}
+			return forbidden(actor, string(in.Action)+" a task")
 		}
 		if err := checkVersion("task", id, t.Version, in.Version); err != nil {
 			return err
 		}
-		out, err = w.applyTask(ctx, tx, actor, t, in)
-		return err
+		next, err := NextState(t.State, in.Action)
+		if err != nil {
+			return err
+		}
+		prev := t.Version
+		ch := change{typ: rule.event, actor: actor, resetTimers: rule.timers}
+		if err := rule.apply(w, ctx, tx, actor, &t, in, &ch); err != nil {
+			return err
+		}
+		t.State = next
+		if err := w.save(ctx, tx, &t, prev, ch); err != nil {
+			return err
+		}
+		if ch.resetTimers {
+			if err := tx.SetTimers(ctx, t.ID, w.timersFor(t)); err != nil {
+				return err
+			}
+		}
+		if rule.moves {
+			if err := w.syncDepartments(ctx, tx, t, actor); err != nil {
+				return err
+			}
+		}
+		out = t
+		return nil
 	})
 	return out, err
 }
 
-// applyTask changes t by in inside tx and appends its event.
-func (w *Workflow) applyTask(ctx context.Context, tx Tx, actor Actor, t Task, in TaskActionInput) (Task, error) {
-	next, err := NextState(t.State, in.Action)
+// syncDepartments keeps the departments of t's incident those with a live
+// task on it, now that t (as given, maybe not yet read back) moved to another
+// department or was cancelled; when they change, the incident is saved with
+// an incident.updated that the departments left no longer receive.
+func (w *Workflow) syncDepartments(ctx context.Context, tx Tx, t Task, actor Actor) error {
+	inc, err := tx.Incident(ctx, t.IncidentID)
 	if err != nil {
-		return Task{}, err
+		return err
 	}
-	now := w.now()
-	prev := t.Version
-	ev := taskEvent{}
-	evType := ""
-	timers := false // recompute the timers
-	switch in.Action {
-	case ActSign:
-		t.SignedAt = &now
-		evType, timers = EventTaskSigned, true
-	case ActProgress:
-		note, err := checkText("note", in.Note, true, 2000)
-		if err != nil {
-			return Task{}, err
-		}
-		t.Progress = append(t.Progress, Note{At: now, Actor: actor.Name, Text: note})
-		evType, ev.Note = EventTaskProgress, note
-	case ActComplete:
-		result, err := checkText("note", in.Note, true, 4000)
-		if err != nil {
-			return Task{}, err
-		}
-		t.Result, t.CompletedAt = result, &now
-		evType, timers = EventTaskCompleted, true
-	case ActVerify:
-		note, err := checkText("note", in.Note, false, 2000)
-		if err != nil {
-			return Task{}, err
-		}
-		t.VerifiedAt = &now
-		evType, ev.Note = EventTaskVerified, note
-	case ActRejectResult:
-		reason, err := checkText("reason", in.Reason, true, 2000)
-		if err != nil {
-			return Task{}, err
-		}
-		t.CompletedAt, t.Result = nil, ""
-		evType, ev.Reason, timers = EventTaskResultRejected, reason, true
-	case ActReturn:
-		reason, err := checkText("reason", in.Reason, true, 2000)
-		if err != nil {
-			return Task{}, err
-		}
-		t.ReturnReason = reason
-		evType, ev.Reason, timers = EventTaskReturned, reason, true
-	case ActReassign:
-		if _, ok := w.cfg.Departments.Department(in.Dept); !ok {
-			return Task{}, FieldError(CodeInvalid, "dept", "unknown department %q", in.Dept)
-		}
-		if in.Dept == t.Dept {
-			return Task{}, FieldError(CodeInvalid, "dept", "the task was returned by %s; reassign it to another department", t.Dept)
-		}
-		ev.PreviousDept = t.Dept
-		t.PreviousDepts = append(t.PreviousDepts, t.Dept)
-		t.Dept, t.SignedAt, t.ReturnReason, t.Overdue, t.Extension = in.Dept, nil, "", false, nil
-		l := w.cfg.Limits[t.Class]
-		t.DispatchedAt, t.DispatchedBy = now, actor.Name
-		t.SignBy, t.Deadline = now.Add(time.Duration(l.Sign)), now.Add(time.Duration(l.Complete))
-		inc, err := tx.Incident(ctx, t.IncidentID)
-		if err != nil {
-			return Task{}, err
-		}
-		if !containsString(inc.Departments, in.Dept) {
-			pi := inc.Version
-			inc.Departments = append(inc.Departments, in.Dept)
-			inc.Version, inc.UpdatedAt = pi+1, now
-			if err := tx.PutIncident(ctx, inc, pi); err != nil {
-				return Task{}, err
-			}
-		}
-		evType, timers = EventTaskReassigned, true
-	case ActRequestExtension:
-		reason, err := checkText("reason", in.Reason, true, 2000)
-		if err != nil {
-			return Task{}, err
-		}
-		if in.NewDeadline == nil || !in.NewDeadline.After(t.Deadline) {
-			return Task{}, FieldError(CodeInvalid, "new_deadline", "new_deadline must be after the current deadline %s", t.Deadline.Format(time.RFC3339))
-		}
-		if in.NewDeadline.After(t.Deadline.Add(30 * 24 * time.Hour)) {
-			return Task{}, FieldError(CodeInvalid, "new_deadline", "an extension may add at most 30 days")
-		}
-		if t.Extension != nil && t.Extension.Decision == "" {
-			return Task{}, FieldError(CodeInvalidTransition, "action", "an extension request is already waiting for a decision")
-		}
-		nd := in.NewDeadline.UTC().Truncate(time.Microsecond)
-		t.Extension = &Extension{RequestedAt: now, RequestedBy: actor.Name, NewDeadline: nd, Reason: reason}
-		evType, ev.Reason = EventTaskExtensionAsked, reason
-	case ActDecideExtension:
-		if t.Extension == nil || t.Extension.Decision != "" {
-			return Task{}, FieldError(CodeInvalidTransition, "action", "no extension request is waiting for a decision")
-		}
-		if in.Approve == nil {
-			return Task{}, FieldError(CodeInvalid, "approve", "approve (true or false) is required")
-		}
-		comment, err := checkText("note", in.Note, false, 2000)
-		if err != nil {
-			return Task{}, err
-		}
-		t.Extension.DecidedAt, t.Extension.DecidedBy, t.Extension.Comment = &now, actor.Name, comment
-		if *in.Approve {
-			t.Extension.Decision = "approved"
-			t.Deadline, t.Overdue = t.Extension.NewDeadline, false
-			timers = true
-		} else {
-			t.Extension.Decision = "denied"
-		}
-		evType = EventTaskExtensionDone
-	case ActReopen:
-		reason, err := checkText("reason", in.Reason, true, 2000)
-		if err != nil {
-			return Task{}, err
-		}
-		w.reopen(&t, now)
-		evType, ev.Reason, timers = EventTaskReopened, reason, true
-	case ActCancel:
-		reason, err := checkText("reason", in.Reason, true, 2000)
-		if err != nil {
-			return Task{}, err
-		}
-		evType, ev.Reason, timers = EventTaskCancelled, reason, true
+	tasks, err := tx.TasksOfIncident(ctx, inc.ID)
+	if err != nil {
+		return err
 	}
-	t.State, t.Version, t.UpdatedAt = next, prev+1, now
-	if err := tx.PutTask(ctx, t, prev); err != nil {
-		return Task{}, err
+	if !slices.ContainsFunc(tasks, func(x Task) bool { return x.ID == t.ID }) {
+		tasks = append(tasks, t)
 	}
-	if timers {
-		if err := tx.SetTimers(ctx, t.ID, w.timersFor(t)); err != nil {
-			return Task{}, err
+	live := map[string]bool{}
+	var order []string
+	for _, x := range tasks {
+		if x.ID == t.ID {
+			x = t
+		}
+		if x.State != TaskCancelled && !live[x.Dept] {
+			live[x.Dept] = true
+			order = append(order, x.Dept)
 		}
 	}
-	ev.Task = t
-	return t, tx.Append(ctx, EventInput{Type: evType, Actor: actor.Name, Origin: actor.Origin, Data: ev})
+	var depts []string
+	for _, d := range inc.Departments { // those that stay keep their place
+		if live[d] && !slices.Contains(depts, d) {
+			depts = append(depts, d)
+		}
+	}
+	for _, d := range order {
+		if !slices.Contains(depts, d) {
+			depts = append(depts, d)
+		}
+	}
+	if slices.Equal(depts, inc.Departments) {
+		return nil
+	}
+	inc.Departments = depts
+	return w.save(ctx, tx, &inc, inc.Version, change{typ: EventIncidentUpdated, actor: actor, cause: &Cause{Kind: CauseDepartments}})
 }
 
 // reopen gives a task fresh deadlines for redoing the work (重办).
@@ -383,19 +277,13 @@ func (w *Workflow) RecordCallback(ctx context.Context, actor Actor, taskID strin
 		}
 		now := w.now()
 		cb := Callback{At: now, Actor: actor.Name, CallID: in.CallID, Reached: *in.Reached, Satisfaction: in.Satisfaction, Comment: comment}
-		prev := t.Version
 		t.Callbacks = append(t.Callbacks, cb)
-		t.Version, t.UpdatedAt = prev+1, now
 		reopen := cb.Satisfaction == Unsatisfied
 		if reopen {
 			w.reopen(&t, now)
 			t.State = TaskReopened
 		}
-		if err := tx.PutTask(ctx, t, prev); err != nil {
-			return err
-		}
-		if err := tx.Append(ctx, EventInput{Type: EventCallbackRecorded, Actor: actor.Name, Origin: actor.Origin,
-			Data: taskEvent{Task: t, Callback: &cb}}); err != nil {
+		if err := w.save(ctx, tx, &t, t.Version, change{typ: EventCallbackRecorded, actor: actor, callback: &cb}); err != nil {
 			return err
 		}
 		out = t
@@ -405,8 +293,7 @@ func (w *Workflow) RecordCallback(ctx context.Context, actor Actor, taskID strin
 		if err := tx.SetTimers(ctx, t.ID, w.timersFor(t)); err != nil {
 			return err
 		}
-		return tx.Append(ctx, EventInput{Type: EventTaskReopened, Actor: System.Name,
-			Data: taskEvent{Task: t, Reason: "callback: citizen unsatisfied"}})
+		return w.emit(ctx, tx, &t, change{typ: EventTaskReopened, actor: System, cause: &Cause{Kind: CauseUnsatisfied}})
 	})
 	return out, err
 }

@@ -2,8 +2,6 @@ package incidents
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -31,9 +29,9 @@ func (a Actor) leads() bool {
 }
 func (a Actor) hotline() bool { return a.leads() || a.Role == RoleAgent }
 
-// Event types of the command workflow. Their data follow AudienceOf's
-// convention: incident events carry the incident (with "departments"), task
-// events the task (with "dept", and "previous_dept" when it moved).
+// Event types of the command workflow. Incident events carry the incident,
+// task events the task; each is appended with its audience (see
+// IncidentAudience, TaskAudience and AlertAudience).
 const (
 	EventIncidentOpened     = "incident.opened"
 	EventIncidentUpdated    = "incident.updated"   // calls attached, grown, shrunk (detector)
@@ -156,48 +154,6 @@ func checkVersion(kind, id string, have, want int64) error {
 	return nil
 }
 
-// incidentEvent is the data of an incident.* event: the incident, plus what
-// the event adds.
-type incidentEvent struct {
-	Incident
-	Reason string   `json:"reason,omitempty"`
-	Merged []string `json:"merged,omitempty"`
-	Note   *Note    `json:"note,omitempty"`
-}
-
-// EventCalls is how many call ids an incident event carries: the newest
-// ones, so that a dashboard learns each call's incident as it is attached
-// (the tracker attaches a few at a time); the full list is
-// GET /api/v1/incidents/{id}, the total call_count. On a busy night every
-// incident event goes to every leadership dashboard and to the departments
-// with tasks on it, and the ids were most of its bytes.
-const EventCalls = 20
-
-// MarshalJSON writes the event with only the incident's newest EventCalls
-// call ids.
-func (e incidentEvent) MarshalJSON() ([]byte, error) {
-	type plain incidentEvent
-	p := plain(e)
-	if n := len(p.Calls); n > EventCalls {
-		p.Calls = p.Calls[n-EventCalls:]
-	}
-	return json.Marshal(p)
-}
-
-// alert is the data of an alert.raised event.
-type alert struct {
-	Kind       string     `json:"kind"` // incident_opened, grade_raised, urgent_call, escalation
-	IncidentID string     `json:"incident_id,omitempty"`
-	TaskID     string     `json:"task_id,omitempty"`
-	Grade      Grade      `json:"grade,omitempty"`
-	Colour     string     `json:"colour,omitempty"`
-	Title      string     `json:"title"`
-	Message    string     `json:"message"`
-	Urgent     bool       `json:"urgent,omitempty"`
-	Centroid   [2]float64 `json:"centroid"`
-	Dept       string     `json:"dept,omitempty"` // for escalations: the department that is late (it sees the alert)
-}
-
 // ---- incident actions of the leadership group ----
 
 // IncidentAction is a leader's action on an incident.
@@ -236,16 +192,15 @@ func (w *Workflow) ActOnIncident(ctx context.Context, actor Actor, id string, in
 			return FieldError(CodeInvalidTransition, "action", "incident %s is %s", id, inc.State)
 		}
 		prev := inc.Version
-		now := w.now()
-		evType := ""
-		ev := incidentEvent{}
+		ch := change{actor: actor}
+		var raised bool
 		switch in.Action {
 		case "confirm":
 			if inc.State != IncidentOpen {
 				return FieldError(CodeInvalidTransition, "action", "incident %s is already %s", id, inc.State)
 			}
 			inc.State = IncidentConfirmed
-			evType = EventIncidentConfirmed
+			ch.typ = EventIncidentConfirmed
 		case "regrade":
 			if !in.Grade.Valid() {
 				return FieldError(CodeInvalid, "grade", "grade must be 1 (I, red) to 4 (IV, blue)")
@@ -257,28 +212,24 @@ func (w *Workflow) ActOnIncident(ctx context.Context, actor Actor, id string, in
 			if in.Grade == inc.Grade {
 				return FieldError(CodeInvalid, "grade", "incident %s is already grade %d", id, in.Grade)
 			}
-			raised := in.Grade.AtLeast(inc.Grade)
-			inc.Grade, inc.GradeReason, inc.GradeManual = in.Grade, reason, true
-			evType, ev.Reason = EventIncidentGraded, reason
-			if raised {
-				if err := w.alert(ctx, tx, inc, "grade_raised", fmt.Sprintf("升级为 %s 级: %s", roman(inc.Grade), reason), false); err != nil {
-					return err
-				}
-			}
+			raised = in.Grade.AtLeast(inc.Grade)
+			inc.Grade, inc.GradeManual = in.Grade, true
+			inc.GradeReason = GradeReason{Kind: GradeByLeader, Actor: actor.Name, Note: reason}
+			ch.typ, ch.reason = EventIncidentGraded, reason
 		case "lead_dept":
 			if _, ok := w.cfg.Departments.Department(in.Dept); !ok {
 				return FieldError(CodeInvalid, "dept", "unknown department %q", in.Dept)
 			}
 			inc.LeadDept = in.Dept
-			evType = EventIncidentLeadDept
+			ch.typ = EventIncidentLeadDept
 		case "note":
 			text, err := checkText("text", in.Text, true, 2000)
 			if err != nil {
 				return err
 			}
-			n := Note{At: now, Actor: actor.Name, Text: text}
+			n := Note{At: w.now(), Actor: actor.Name, Text: text}
 			inc.Notes = append(inc.Notes, n)
-			evType, ev.Note = EventIncidentNote, &n
+			ch.typ, ch.addedNote = EventIncidentNote, &n
 		case "close":
 			summary, err := checkText("summary", in.Summary, true, 4000)
 			if err != nil {
@@ -297,24 +248,27 @@ func (w *Workflow) ActOnIncident(ctx context.Context, actor Actor, id string, in
 			if open > 0 {
 				return FieldError(CodeInvalidTransition, "action", "incident %s has %d unfinished tasks: verify, cancel or reassign them first", id, open)
 			}
+			now := w.now()
 			inc.State, inc.Summary, inc.ClosedAt = IncidentClosed, summary, &now
-			evType = EventIncidentClosed
+			ch.typ = EventIncidentClosed
 		case "dispatch":
 			if err := w.dispatchPlan(ctx, tx, &inc, actor, in.Depts, in.Class); err != nil {
 				return err
 			}
-			evType = EventIncidentUpdated
+			ch.typ = EventIncidentUpdated
 		default:
 			return FieldError(CodeInvalid, "action", "unknown incident action %q (confirm, regrade, lead_dept, note, close, dispatch)", in.Action)
 		}
-		inc.Version = prev + 1
-		inc.UpdatedAt = now
-		if err := tx.PutIncident(ctx, inc, prev); err != nil {
+		if err := w.save(ctx, tx, &inc, prev, ch); err != nil {
 			return err
 		}
-		ev.Incident = inc
 		out = inc
-		return tx.Append(ctx, EventInput{Type: evType, Actor: actor.Name, Origin: actor.Origin, Data: ev})
+		if !raised {
+			return nil
+		}
+		a := incidentAlert(AlertGradeRaised, inc)
+		a.Reason = &inc.GradeReason
+		return w.alert(ctx, tx, a)
 	})
 	return out, err
 }
@@ -337,14 +291,15 @@ func (w *Workflow) MergeIncidents(ctx context.Context, actor Actor, survivorID, 
 	var out Incident
 	_, err = w.cfg.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
-		out, err = w.merge(ctx, tx, actor, survivorID, []string{otherID}, reason)
+		out, err = w.merge(ctx, tx, actor, survivorID, []string{otherID}, change{reason: reason})
 		return err
 	})
 	return out, err
 }
 
-// merge moves the others into survivor inside tx.
-func (w *Workflow) merge(ctx context.Context, tx Tx, actor Actor, survivorID string, others []string, reason string) (Incident, error) {
+// merge moves the others into survivor inside tx; ch tells why (a leader's
+// reason, or the system's cause).
+func (w *Workflow) merge(ctx context.Context, tx Tx, actor Actor, survivorID string, others []string, ch change) (Incident, error) {
 	s, err := tx.Incident(ctx, survivorID)
 	if err != nil {
 		return Incident{}, err
@@ -353,7 +308,6 @@ func (w *Workflow) merge(ctx context.Context, tx Tx, actor Actor, survivorID str
 		return Incident{}, FieldError(CodeInvalidTransition, "id", "incident %s is %s", survivorID, s.State)
 	}
 	prevS := s.Version
-	now := w.now()
 	for _, oid := range others {
 		o, err := tx.Incident(ctx, oid)
 		if err != nil {
@@ -385,33 +339,31 @@ func (w *Workflow) merge(ctx context.Context, tx Tx, actor Actor, survivorID str
 			s.LastCallAt = o.LastCallAt
 		}
 		if o.Grade.AtLeast(s.Grade) && o.Grade != s.Grade {
-			s.Grade, s.GradeReason = o.Grade, "merged with "+oid+": "+o.GradeReason
+			s.Grade, s.GradeReason = o.Grade, o.GradeReason
+			s.GradeReason.MergedFrom = oid
 		}
 		s.MergedFrom = append(s.MergedFrom, oid)
 		tasks, err := tx.TasksOfIncident(ctx, oid)
 		if err != nil {
 			return Incident{}, err
 		}
+		// The tasks move with their incident (incident.merged tells it).
 		for _, t := range tasks {
-			prev := t.Version
-			t.IncidentID, t.Version, t.UpdatedAt = survivorID, prev+1, now
-			if err := tx.PutTask(ctx, t, prev); err != nil {
+			t.IncidentID = survivorID
+			if err := w.save(ctx, tx, &t, t.Version, change{}); err != nil {
 				return Incident{}, err
 			}
-			s.Departments = mergeIDs(s.Departments, []string{t.Dept})
+			if t.State != TaskCancelled {
+				s.Departments = mergeIDs(s.Departments, []string{t.Dept})
+			}
 		}
-		prevO := o.Version
-		o.State, o.MergedInto, o.Version, o.UpdatedAt, o.Clusters = IncidentMerged, survivorID, prevO+1, now, nil
-		if err := tx.PutIncident(ctx, o, prevO); err != nil {
+		o.State, o.MergedInto, o.Clusters = IncidentMerged, survivorID, nil
+		if err := w.save(ctx, tx, &o, o.Version, change{}); err != nil {
 			return Incident{}, err
 		}
 	}
-	s.Version, s.UpdatedAt = prevS+1, now
-	if err := tx.PutIncident(ctx, s, prevS); err != nil {
-		return Incident{}, err
-	}
-	return s, tx.Append(ctx, EventInput{Type: EventIncidentMerged, Actor: actor.Name, Origin: actor.Origin,
-		Data: incidentEvent{Incident: s, Merged: others, Reason: reason}})
+	ch.typ, ch.actor, ch.merged = EventIncidentMerged, actor, others
+	return s, w.save(ctx, tx, &s, prevS, ch)
 }
 
 // mergeIDs returns a with the ids of b it lacks appended.
@@ -427,28 +379,6 @@ func mergeIDs(a, b []string) []string {
 		}
 	}
 	return a
-}
-
-func roman(g Grade) string {
-	switch g {
-	case GradeI:
-		return "I"
-	case GradeII:
-		return "II"
-	case GradeIII:
-		return "III"
-	case GradeIV:
-		return "IV"
-	}
-	return "?"
-}
-
-// alert appends an alert.raised event for the leadership group.
-func (w *Workflow) alert(ctx context.Context, tx Tx, inc Incident, kind, message string, urgent bool) error {
-	return tx.Append(ctx, EventInput{Type: EventAlertRaised, Actor: System.Name, Data: alert{
-		Kind: kind, IncidentID: inc.ID, Grade: inc.Grade, Colour: inc.Grade.Colour(), Title: inc.Title,
-		Message: message, Urgent: urgent, Centroid: inc.Centroid,
-	}})
 }
 
 // ---- dispatch plans ----
@@ -491,16 +421,34 @@ func (w *Workflow) proposePlan(inc Incident) *DispatchPlan {
 		for _, d := range w.cfg.Departments.Owners(c) {
 			if !seen[d] {
 				seen[d] = true
-				p.Items = append(p.Items, PlanItem{Dept: d, Reason: "owns " + c})
+				p.Items = append(p.Items, PlanItem{Dept: d, Reason: PlanReason{Kind: PlanOwnsCategory, Category: c}})
 			}
 		}
 	}
 	if inc.District != "" {
 		if d, ok := w.cfg.Departments.DistrictGovernment(inc.District); ok && !seen[d] {
-			p.Items = append(p.Items, PlanItem{Dept: d, Reason: "district government of " + inc.District})
+			p.Items = append(p.Items, PlanItem{Dept: d, Reason: PlanReason{Kind: PlanDistrict, District: inc.District}})
 		}
 	}
 	return p
+}
+
+// autoDispatch is the auto-dispatch rule: an incident whose plan is not
+// dispatched yet and whose grade is AutoDispatch or more severe has its plan
+// proposed afresh and dispatched by the system, without waiting for a
+// leader. An incident without a plan gets one proposed either way.
+func (w *Workflow) autoDispatch(ctx context.Context, tx Tx, inc *Incident) error {
+	if inc.Plan != nil && inc.Plan.Dispatched {
+		return nil
+	}
+	if !inc.Grade.AtLeast(w.cfg.AutoDispatch) {
+		if inc.Plan == nil {
+			inc.Plan = w.proposePlan(*inc)
+		}
+		return nil
+	}
+	inc.Plan = w.proposePlan(*inc)
+	return w.dispatchPlan(ctx, tx, inc, System, nil, "")
 }
 
 // dispatchPlan creates the tasks of inc's plan (optionally replacing its
@@ -525,7 +473,7 @@ func (w *Workflow) dispatchPlan(ctx context.Context, tx Tx, inc *Incident, actor
 				return FieldError(CodeInvalid, "depts", "unknown department %q", d)
 			}
 			if !slices.ContainsFunc(items, func(it PlanItem) bool { return it.Dept == d }) {
-				items = append(items, PlanItem{Dept: d, Reason: "chosen by " + actor.Name})
+				items = append(items, PlanItem{Dept: d, Reason: PlanReason{Kind: PlanChosen, Actor: actor.Name}})
 			}
 		}
 		inc.Plan.Items = items
@@ -536,8 +484,9 @@ func (w *Workflow) dispatchPlan(ctx context.Context, tx Tx, inc *Incident, actor
 	now := w.now()
 	inc.Plan.Dispatched, inc.Plan.Auto = true, actor.Role == RoleFlare
 	inc.Plan.DecidedBy, inc.Plan.DecidedAt = actor.Name, &now
+	inc.Category = mainCategory(inc.Categories) // the tasks carry it
 	for _, it := range inc.Plan.Items {
-		if _, err := w.newTask(ctx, tx, inc, it.Dept, inc.Plan.Class, actor, ""); err != nil {
+		if _, err := w.newTask(ctx, tx, inc, it.Dept, inc.Plan.Class, actor); err != nil {
 			return err
 		}
 	}

@@ -54,14 +54,17 @@ func (s IncidentState) Active() bool { return s == IncidentOpen || s == Incident
 
 // Incident is one real-world event (突发事件) that calls are about.
 type Incident struct {
-	ID          string          `json:"id"`
-	Version     int64           `json:"version"`
-	State       IncidentState   `json:"state"`
-	Grade       Grade           `json:"grade"`
-	GradeReason string          `json:"grade_reason"`
-	GradeManual bool            `json:"grade_manual"` // set by a leader: no longer raised automatically
-	Title       string          `json:"title"`
-	Source      string          `json:"source"` // "cluster", "urgent" or "manual"
+	ID          string        `json:"id"`
+	Version     int64         `json:"version"`
+	State       IncidentState `json:"state"`
+	Grade       Grade         `json:"grade"`
+	GradeReason GradeReason   `json:"grade_reason"`
+	GradeManual bool          `json:"grade_manual"` // set by a leader: no longer raised automatically
+	// Title is a leader's own title; an incident the detector opened has
+	// none, and the dashboard names it from Category and District.
+	Title       string          `json:"title,omitempty"`
+	Category    string          `json:"category"` // main category: most calls (the smallest code among equals)
+	Source      string          `json:"source"`   // "cluster", "urgent" or "manual"
 	Rule        string          `json:"rule,omitempty"`
 	Calls       []string        `json:"calls"`      // ids of the first MaxIncidentCalls attached calls, in the order attached
 	CallCount   int             `json:"call_count"` // all attached calls
@@ -78,12 +81,15 @@ type Incident struct {
 	ClosedAt    *time.Time      `json:"closed_at,omitempty"`
 	Summary     string          `json:"summary,omitempty"` // closing summary
 	LeadDept    string          `json:"lead_dept,omitempty"`
-	Departments []string        `json:"departments"` // departments with tasks on it
-	Plan        *DispatchPlan   `json:"plan,omitempty"`
-	Notes       []Note          `json:"notes,omitempty"`
-	MergedInto  string          `json:"merged_into,omitempty"`
-	MergedFrom  []string        `json:"merged_from,omitempty"`
-	Clusters    []string        `json:"clusters,omitempty"` // live detector clusters ("rule/id") feeding it
+	// Departments holds the departments with a live task on it (one not
+	// cancelled nor moved to another department): they see its events and
+	// may read it.
+	Departments []string      `json:"departments"`
+	Plan        *DispatchPlan `json:"plan,omitempty"`
+	Notes       []Note        `json:"notes,omitempty"`
+	MergedInto  string        `json:"merged_into,omitempty"`
+	MergedFrom  []string      `json:"merged_from,omitempty"`
+	Clusters    []string      `json:"clusters,omitempty"` // live detector clusters ("rule/id") feeding it
 }
 
 // MaxIncidentCalls is how many call ids an incident lists; beyond it only
@@ -110,36 +116,44 @@ type DispatchPlan struct {
 
 // PlanItem is one department of a dispatch plan.
 type PlanItem struct {
-	Dept   string `json:"dept"`
-	Reason string `json:"reason"` // e.g. "owns gas_leak", "district government of 440403"
+	Dept   string     `json:"dept"`
+	Reason PlanReason `json:"reason"`
 }
 
 // Task is a coordination task (工单) pushed to one department.
 type Task struct {
-	ID            string       `json:"id"`
-	Version       int64        `json:"version"`
-	IncidentID    string       `json:"incident_id"`
-	Dept          string       `json:"dept"`
-	State         TaskState    `json:"state"`
-	Class         UrgencyClass `json:"class"`
-	Instructions  string       `json:"instructions"`
-	DispatchedAt  time.Time    `json:"dispatched_at"`
-	DispatchedBy  string       `json:"dispatched_by"`
-	SignBy        time.Time    `json:"sign_by"`  // signing-for deadline
-	Deadline      time.Time    `json:"deadline"` // completion deadline
-	SignedAt      *time.Time   `json:"signed_at,omitempty"`
-	CompletedAt   *time.Time   `json:"completed_at,omitempty"`
-	VerifiedAt    *time.Time   `json:"verified_at,omitempty"`
-	Result        string       `json:"result,omitempty"`
-	Progress      []Note       `json:"progress,omitempty"`
-	ReturnReason  string       `json:"return_reason,omitempty"`
-	PreviousDepts []string     `json:"previous_depts,omitempty"`
-	Extension     *Extension   `json:"extension,omitempty"`
-	Overdue       bool         `json:"overdue"`
-	Escalations   int          `json:"escalations"`
-	Reopened      int          `json:"reopened"`
-	Callbacks     []Callback   `json:"callbacks,omitempty"`
-	UpdatedAt     time.Time    `json:"updated_at"`
+	ID         string       `json:"id"`
+	Version    int64        `json:"version"`
+	IncidentID string       `json:"incident_id"`
+	Dept       string       `json:"dept"`
+	State      TaskState    `json:"state"`
+	Class      UrgencyClass `json:"class"`
+	// Grade, Category, District and Calls are the incident's when the task
+	// was dispatched to its department: with Class, SignBy and Deadline the
+	// dashboard writes the task's instruction.
+	Grade    Grade  `json:"grade"`
+	Category string `json:"category"`
+	District string `json:"district,omitempty"`
+	Calls    int    `json:"calls"`
+	// Instructions is only what a leader typed.
+	Instructions  string     `json:"instructions,omitempty"`
+	DispatchedAt  time.Time  `json:"dispatched_at"`
+	DispatchedBy  string     `json:"dispatched_by"`
+	SignBy        time.Time  `json:"sign_by"`  // signing-for deadline
+	Deadline      time.Time  `json:"deadline"` // completion deadline
+	SignedAt      *time.Time `json:"signed_at,omitempty"`
+	CompletedAt   *time.Time `json:"completed_at,omitempty"`
+	VerifiedAt    *time.Time `json:"verified_at,omitempty"`
+	Result        string     `json:"result,omitempty"`
+	Progress      []Note     `json:"progress,omitempty"`
+	ReturnReason  string     `json:"return_reason,omitempty"`
+	PreviousDepts []string   `json:"previous_depts,omitempty"`
+	Extension     *Extension `json:"extension,omitempty"`
+	Overdue       bool       `json:"overdue"`
+	Escalations   int        `json:"escalations"`
+	Reopened      int        `json:"reopened"`
+	Callbacks     []Callback `json:"callbacks,omitempty"`
+	UpdatedAt     time.Time  `json:"updated_at"`
 }
 
 // Extension is a department's request for more time and its decision.

@@ -20,6 +20,7 @@ import (
 	"flare/hub/redisbroker"
 	"flare/incidents"
 	"flare/incidents/defaults"
+	"flare/incidents/tracking"
 	dashboard "flare/web-dashboard"
 )
 
@@ -235,7 +236,7 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 		Store: api.InstrumentWorkflowStore(store, metrics), Taxonomy: taxonomy, Departments: setup.departments, Jurisdictions: setup.districts,
 		Limits: setup.limits, AutoDispatch: setup.grade,
 	})
-	runner, err := incidents.NewRunner(incidents.RunnerConfig{
+	runner, err := tracking.NewRunner(tracking.RunnerConfig{
 		Workflow: workflow, Rules: setup.rules, Lateness: c.workflow.lateness, Log: log,
 		NoDetector: !c.workflow.detector,
 	})

@@ -60,7 +60,9 @@ func fullIncident(id string) incidents.Incident {
 	decided := wbase.Add(10 * time.Minute)
 	return incidents.Incident{
 		ID: id, Version: 1, State: incidents.IncidentClosed, Grade: incidents.GradeII,
-		GradeReason: "12 calls (rule needs 5)", GradeManual: true, Title: "前山街道内涝", Source: "cluster",
+		GradeReason: incidents.GradeReason{Kind: incidents.GradeByCalls, Calls: 12, MinCalls: 5, Hazard: true, Recent: 10, UrgentCalls: 1,
+			CallID: "c1", Actor: "leader-1", Note: "积水深", MergedFrom: "i-old"},
+		GradeManual: true, Title: "前山街道内涝", Category: "waterlogging", Source: "cluster",
 		Rule: "waterlogging", Calls: []string{"c1", "c2"}, CallCount: 2, UrgentCalls: 1,
 		Categories: map[string]int{"waterlogging": 2, "traffic": 1}, Centroid: [2]float64{113.5767, 22.2707},
 		Hull:    json.RawMessage(`{"type":"Polygon","coordinates":[[[113.57,22.27],[113.58,22.27],[113.58,22.28],[113.57,22.27]]]}`),
@@ -68,7 +70,7 @@ func fullIncident(id string) incidents.Incident {
 		OpenedAt: wbase.Add(time.Minute), UpdatedAt: wbase.Add(2 * time.Hour), ClosedAt: &closed,
 		Summary: "积水已排除", LeadDept: "water", Departments: []string{"water", "gov-440402"},
 		Plan: &incidents.DispatchPlan{
-			Class: incidents.ClassEmergency, Items: []incidents.PlanItem{{Dept: "water", Reason: "owns waterlogging"}},
+			Class: incidents.ClassEmergency, Items: []incidents.PlanItem{{Dept: "water", Reason: incidents.PlanReason{Kind: incidents.PlanOwnsCategory, Category: "waterlogging", District: "440402", Actor: "system"}}},
 			Auto: true, Dispatched: true, DecidedBy: "system", DecidedAt: &decided,
 		},
 		Notes:      []incidents.Note{{At: wbase.Add(30 * time.Minute), Actor: "leader-1", Text: "请水务局加派泵车"}},
@@ -82,7 +84,7 @@ func fullTask(id, incidentID string) incidents.Task {
 	decided := wbase.Add(40 * time.Minute)
 	return incidents.Task{
 		ID: id, Version: 1, IncidentID: incidentID, Dept: "water", State: incidents.TaskVerified,
-		Class: incidents.ClassEmergency, Instructions: "请于 08:30 前签收",
+		Class: incidents.ClassEmergency, Grade: incidents.GradeII, Category: "waterlogging", District: "440402", Calls: 2, Instructions: "请于 08:30 前签收",
 		DispatchedAt: wbase, DispatchedBy: "system", SignBy: wbase.Add(30 * time.Minute), Deadline: wbase.Add(2 * time.Hour),
 		SignedAt: &signed, CompletedAt: &completed, VerifiedAt: &verified, Result: "已排水",
 		Progress:     []incidents.Note{{At: wbase.Add(20 * time.Minute), Actor: "dept-water", Text: "泵车已到"}},

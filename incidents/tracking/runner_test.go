@@ -1,4 +1,4 @@
-package incidents_test
+package tracking_test
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 
 	"flare/geo"
 	"flare/incidents"
+	"flare/incidents/internal/wftest"
+	"flare/incidents/tracking"
 )
 
 // waitFor polls cond until it holds or 10 s pass.
@@ -27,10 +29,10 @@ func waitFor(tb testing.TB, what string, cond func() bool) {
 // it as a dying leader would, and starts another runner over the same store:
 // it rebuilds its window and tracks the same incidents, opening none twice.
 func TestRunnerRebuildsTheSameIncidentsAfterATakeover(t *testing.T) {
-	e := newEnv(t)
-	e.clock.t = time.Now().UTC() // the runner reads the window back from the wall clock's now
+	e := wftest.New(t)
+	e.Clock.Set(time.Now().UTC()) // the runner reads the window back from the wall clock's now
 	start := func() (stop func()) {
-		r, err := incidents.NewRunner(incidents.RunnerConfig{Workflow: e.wf, Rules: geo.DefaultRules(), Tick: 20 * time.Millisecond, Log: zerolog.Nop()})
+		r, err := tracking.NewRunner(tracking.RunnerConfig{Workflow: e.WF, Rules: geo.DefaultRules(), Tick: 20 * time.Millisecond, Log: zerolog.Nop()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,9 +43,9 @@ func TestRunnerRebuildsTheSameIncidentsAfterATakeover(t *testing.T) {
 	}
 	register := func(n int, dx float64) {
 		for i := 0; i < n; i++ {
-			lat, lon := offset(22.2215, 113.5485, dx+float64(i*15), 0)
+			lat, lon := wftest.Offset(22.2215, 113.5485, dx+float64(i*15), 0)
 			cat, urgent := "waterlogging", false
-			if _, _, err := e.intake.Register(context.Background(), agent.Name, "", incidents.CallInput{Lat: &lat, Lon: &lon, Category: &cat, Urgent: &urgent}); err != nil {
+			if _, _, err := e.Intake.Register(context.Background(), wftest.Agent.Name, "", incidents.CallInput{Lat: &lat, Lon: &lon, Category: &cat, Urgent: &urgent}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -51,23 +53,23 @@ func TestRunnerRebuildsTheSameIncidentsAfterATakeover(t *testing.T) {
 	stop := start()
 	register(6, 0)
 	waitFor(t, "an incident from 6 calls", func() bool {
-		incs := e.incidents(t)
+		incs := e.Incidents(t)
 		return len(incs) == 1 && len(incs[0].Calls) == 6
 	})
-	first := e.incidents(t)[0]
+	first := e.Incidents(t)[0]
 	stop()
 
 	register(4, 90) // while no node runs the detector
 	stop = start()
 	defer stop()
 	waitFor(t, "the new leader to attach the 4 calls", func() bool {
-		incs := e.incidents(t)
+		incs := e.Incidents(t)
 		return len(incs) == 1 && len(incs[0].Calls) == 10
 	})
-	if got := e.incidents(t); got[0].ID != first.ID {
+	if got := e.Incidents(t); got[0].ID != first.ID {
 		t.Errorf("after the takeover the incident is %s, want the same %s", got[0].ID, first.ID)
 	}
-	if n := countType(e.events(t, 0), incidents.EventIncidentOpened); n != 1 {
+	if n := wftest.CountType(e.Events(t, 0), incidents.EventIncidentOpened); n != 1 {
 		t.Errorf("incident.opened %d times, want once", n)
 	}
 }

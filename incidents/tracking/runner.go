@@ -1,20 +1,36 @@
-package incidents
+package tracking
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"flare/geo"
+	"flare/incidents"
 )
+
+// Node is what a node's background work needs of the command workflow;
+// *incidents.Workflow provides it.
+type Node interface {
+	Workflow
+	// FireTimers fires the supervision timers that are due.
+	FireTimers(ctx context.Context) (int, error)
+	// Lead blocks until this node holds the lease called name.
+	Lead(ctx context.Context, name string) (incidents.Lease, error)
+	// Events is the event log, where the calls arrive.
+	Events() incidents.EventLog
+	// CallsSince returns the calls received at or after from, oldest first.
+	CallsSince(ctx context.Context, from time.Time) ([]incidents.Call, error)
+}
+
+var _ Node = (*incidents.Workflow)(nil)
 
 // RunnerConfig configures the background work of a node.
 type RunnerConfig struct {
-	Workflow *Workflow
+	Workflow Node
 	Rules    []geo.Rule
 	Lateness time.Duration // how late a call may arrive and still be clustered (default 2 min)
 	Tick     time.Duration // how often windows advance and timers are checked (default 1 s)
@@ -83,7 +99,7 @@ func (r *Runner) supervise(ctx context.Context) {
 // retrying after failures.
 func (r *Runner) lead(ctx context.Context) {
 	for ctx.Err() == nil {
-		lease, err := r.cfg.Workflow.cfg.Store.Lead(ctx, "detector")
+		lease, err := r.cfg.Workflow.Lead(ctx, "detector")
 		if err != nil {
 			if ctx.Err() == nil {
 				r.cfg.Log.Error().Err(err).Msg("detector lease failed; retrying")
@@ -125,11 +141,12 @@ func sleep(ctx context.Context, d time.Duration) {
 // until ctx ends or something fails.
 func (r *Runner) track(ctx context.Context) error {
 	wf := r.cfg.Workflow
-	t, err := NewTracker(wf, r.cfg.Rules, r.cfg.Lateness)
+	log := wf.Events()
+	t, err := New(wf, r.cfg.Rules, r.cfg.Lateness)
 	if err != nil {
 		return err
 	}
-	after, err := wf.cfg.Store.LastSeq(ctx)
+	after, err := log.LastSeq(ctx)
 	if err != nil {
 		return err
 	}
@@ -139,24 +156,24 @@ func (r *Runner) track(ctx context.Context) error {
 	}
 	// Calls committed while the window was read come again in the log:
 	// those up to replayEnd are skipped when the replay had them.
-	replayEnd, err := wf.cfg.Store.LastSeq(ctx)
+	replayEnd, err := log.LastSeq(ctx)
 	if err != nil {
 		return err
 	}
 	tick := time.NewTicker(r.cfg.Tick)
 	defer tick.Stop()
 	for {
-		evs, err := wf.cfg.Store.ReadEvents(ctx, after, 500)
+		evs, err := log.ReadEvents(ctx, after, 500)
 		if err != nil {
 			return err
 		}
-		batch := make([]Call, 0, len(evs))
+		batch := make([]incidents.Call, 0, len(evs))
 		for _, ev := range evs {
 			after = ev.Seq
-			if ev.Type != EventCallReceived {
+			if ev.Type != incidents.EventCallReceived {
 				continue
 			}
-			var c Call
+			var c incidents.Call
 			if err := json.Unmarshal(ev.Data, &c); err != nil {
 				r.cfg.Log.Error().Err(err).Int64("seq", ev.Seq).Msg("unreadable call event")
 				continue
@@ -176,7 +193,7 @@ func (r *Runner) track(ctx context.Context) error {
 			continue
 		}
 		waitCtx, cancel := context.WithTimeout(ctx, r.cfg.Tick)
-		err = wf.cfg.Store.WaitEvents(waitCtx, after)
+		err = log.WaitEvents(waitCtx, after)
 		cancel()
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -186,7 +203,7 @@ func (r *Runner) track(ctx context.Context) error {
 		}
 		select {
 		case <-tick.C:
-			if err := t.Advance(ctx, wf.cfg.Now()); err != nil {
+			if err := t.Advance(ctx, wf.Now()); err != nil {
 				return err
 			}
 		default:
@@ -197,7 +214,7 @@ func (r *Runner) track(ctx context.Context) error {
 // observe gives the tracker a batch of calls in one transaction. Calls the
 // detector refuses as too late are logged, not fatal: they were still
 // attached where they belong.
-func (r *Runner) observe(ctx context.Context, t *Tracker, calls []Call) error {
+func (r *Runner) observe(ctx context.Context, t *Tracker, calls []incidents.Call) error {
 	for len(calls) > 0 {
 		n := min(len(calls), observeBatch)
 		err := t.ObserveAll(ctx, calls[:n])
@@ -220,23 +237,11 @@ const observeBatch = 50
 // returns their ids.
 func (r *Runner) replay(ctx context.Context, t *Tracker) (map[string]bool, error) {
 	wf := r.cfg.Workflow
-	from := wf.cfg.Now().Add(-t.Window())
-	var calls []Call
-	f := CallFilter{From: from, Limit: 1000}
-	for {
-		page, err := wf.cfg.Store.ListCalls(ctx, f)
-		if err != nil {
-			return nil, err
-		}
-		calls = append(calls, page...)
-		if len(page) < f.Limit {
-			break
-		}
-		last := page[len(page)-1]
-		f.After = &CallCursor{ReceivedAt: last.ReceivedAt, ID: last.ID}
+	calls, err := wf.CallsSince(ctx, wf.Now().Add(-t.Window()))
+	if err != nil {
+		return nil, err
 	}
 	ids := make(map[string]bool, len(calls))
-	slices.Reverse(calls)
 	for i, c := range calls {
 		ids[c.ID] = true
 		if (i+1)%500 == 0 || i == len(calls)-1 {
@@ -246,5 +251,5 @@ func (r *Runner) replay(ctx context.Context, t *Tracker) (map[string]bool, error
 		}
 	}
 	r.cfg.Log.Info().Int("calls", len(calls)).Msg("detector window rebuilt")
-	return ids, t.Advance(ctx, wf.cfg.Now())
+	return ids, t.Advance(ctx, wf.Now())
 }
