@@ -24,6 +24,8 @@ type Cluster struct {
 	// received; CoreCalls lists the core calls the same way.
 	Calls     []string
 	CoreCalls []string
+	// Times lists the member calls' times, in the order of Calls.
+	Times []time.Time
 	// Centroid is the mean position of the member calls, [lon, lat].
 	Centroid orb.Point
 	// Hull is the convex hull of the member calls, an orb.Polygon; when the
@@ -205,6 +207,7 @@ func (d *Detector) summarise(id ClusterID, idx []int32) Cluster {
 		Rule:       d.rule.Name,
 		ID:         id,
 		Calls:      make([]string, 0, len(idx)),
+		Times:      make([]time.Time, 0, len(idx)),
 		Categories: make(map[string]int),
 		Growth:     growth,
 	}
@@ -213,6 +216,7 @@ func (d *Detector) summarise(id ClusterID, idx []int32) Cluster {
 	for _, i := range idx {
 		p := &d.pts[i]
 		c.Calls = append(c.Calls, p.id)
+		c.Times = append(c.Times, time.Unix(0, p.t).UTC())
 		if d.hot[i].core {
 			c.CoreCalls = append(c.CoreCalls, p.id)
 		}
