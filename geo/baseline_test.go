@@ -117,4 +117,3 @@ func TestBaselineLagKeepsASurgeOutOfItsOwnExpectation(t *testing.T) {
 		t.Errorf("expectation after the lag = %.4f, want the surge learnt (%.4f before)", after, before)
 	}
 }
-

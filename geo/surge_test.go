@@ -54,4 +54,3 @@ func TestPoissonScore(t *testing.T) {
 		}
 	}
 }
-
