@@ -39,10 +39,56 @@ type Calibration struct {
 	fits  map[string]gumbel
 }
 
-// gumbel is a Gumbel law fitted to the positive maxima, with the share of
-// replications that had any cluster.
+// gumbel is a Gumbel law fitted to the positive maxima, with the share q of
+// replications that had any cluster; with fewer than minFit positive
+// maxima, an exponential tail of unit rate from the largest instead.
 type gumbel struct {
 	q, mu, beta float64
+	sparse      bool
+}
+
+// minFit is the fewest positive maxima a Gumbel law is fitted to.
+const minFit = 5
+
+// fitGumbel fits a Gumbel law to the positive maxima by the method of
+// moments.
+func fitGumbel(m []float64) gumbel {
+	var pos []float64
+	top := 0.0
+	for _, v := range m {
+		if v > 0 {
+			pos = append(pos, v)
+			top = math.Max(top, v)
+		}
+	}
+	n := float64(max(len(m), 1))
+	if len(pos) < minFit {
+		// Few null streams formed a cluster at all: the chance that one
+		// does and scores x is taken as (k+1)/(n+1) e^-(x-top), the
+		// Chernoff bound's rate for a Poisson count beyond the largest seen.
+		return gumbel{q: (float64(len(pos)) + 1) / (n + 1), mu: top, beta: 1, sparse: true}
+	}
+	g := gumbel{q: float64(len(pos)) / n}
+	var mean, sq float64
+	for _, v := range pos {
+		mean += v
+	}
+	mean /= float64(len(pos))
+	for _, v := range pos {
+		sq += (v - mean) * (v - mean)
+	}
+	sd := math.Sqrt(sq / float64(len(pos)-1))
+	g.beta = math.Max(sd*math.Sqrt(6)/math.Pi, 0.05)
+	g.mu = mean - 0.5772156649*g.beta
+	return g
+}
+
+// tail returns the chance that a span's highest score reaches x.
+func (g gumbel) tail(x float64) float64 {
+	if g.sparse {
+		return g.q * math.Min(1, math.Exp(-(x-g.mu)))
+	}
+	return g.q * -math.Expm1(-math.Exp(-(x-g.mu)/g.beta))
 }
 
 // Calibrate draws opts.Replications null streams of opts.Span from at:
@@ -109,37 +155,6 @@ func Calibrate(b *Baseline, rules []Rule, at time.Time, opts CalibrationOptions)
 	return c, nil
 }
 
-// fitGumbel fits a Gumbel law to the positive maxima by the method of
-// moments.
-func fitGumbel(m []float64) gumbel {
-	var pos []float64
-	for _, v := range m {
-		if v > 0 {
-			pos = append(pos, v)
-		}
-	}
-	g := gumbel{q: float64(len(pos)) / float64(max(len(m), 1))}
-	switch len(pos) {
-	case 0:
-		return g
-	case 1:
-		g.mu, g.beta = pos[0], 1
-		return g
-	}
-	var mean, sq float64
-	for _, v := range pos {
-		mean += v
-	}
-	mean /= float64(len(pos))
-	for _, v := range pos {
-		sq += (v - mean) * (v - mean)
-	}
-	sd := math.Sqrt(sq / float64(len(pos)-1))
-	g.beta = math.Max(sd*math.Sqrt(6)/math.Pi, 0.05)
-	g.mu = mean - 0.5772156649*g.beta
-	return g
-}
-
 // MaxRecurrenceDays caps recurrence intervals, which a fitted tail would
 // otherwise carry to infinity.
 const MaxRecurrenceDays = 1e6
@@ -155,13 +170,7 @@ func (c *Calibration) RecurrenceDays(rule string, score float64) float64 {
 	if !ok {
 		return 0
 	}
-	if g.q == 0 {
-		return MaxRecurrenceDays
-	}
-	// -ln(1-p) with p = q (1 - exp(-exp(-z))).
-	z := (score - g.mu) / g.beta
-	tail := -math.Expm1(-math.Exp(-z))
-	rate := -math.Log1p(-g.q * tail)
+	rate := -math.Log1p(-math.Min(g.tail(score), 1-1e-12))
 	if rate <= 0 {
 		return MaxRecurrenceDays
 	}
