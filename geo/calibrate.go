@@ -126,21 +126,22 @@ func Calibrate(b *Baseline, rules []Rule, at time.Time, opts CalibrationOptions)
 			return nil, err
 		}
 		best := make(map[string]float64, len(rules))
+		var sched ScoreSchedule
 		for _, p := range pts {
 			if err := set.Add(p); err != nil {
 				continue
 			}
 			events = set.TakeEvents(events[:0])
 			for _, e := range events {
-				if e.Kind != EventFormed && e.Kind != EventGrew && e.Kind != EventMerged {
+				if !sched.Due(e) {
 					continue
 				}
 				d := set.Detector(e.Rule)
-				cl, ok := d.Cluster(e.Cluster)
+				f, ok := d.Footprint(e.Cluster)
 				if !ok {
 					continue
 				}
-				s := scorer.Score(d.Rule(), cl.Footprint(), p.Time)
+				s := scorer.Score(d.Rule(), f, p.Time)
 				best[e.Rule] = math.Max(best[e.Rule], s.Score)
 			}
 		}
@@ -367,6 +368,14 @@ func (g Grading) Weight(categories map[string]int) float64 {
 		return 1
 	}
 	return sum / n
+}
+
+func (g Grading) maxWeight() float64 {
+	w := 1.0
+	for _, v := range g.Weights {
+		w = math.Max(w, v)
+	}
+	return w
 }
 
 // Grade returns the grade of a cluster whose surge recurs once in

@@ -119,3 +119,64 @@ func (s *Scorer) Score(r Rule, f Footprint, now time.Time) Surge {
 	}
 	return best
 }
+
+// ScoreSchedule says when a cluster's surge score is worth computing again,
+// so that the cost per arrival stays small however large clusters grow: at
+// once when a cluster forms or merges, at every growth while it holds at
+// most Small calls, and after that when it has grown by a share Growth since
+// it was last scored or Every has passed. It is not safe for concurrent use.
+type ScoreSchedule struct {
+	// Small, Growth and Every default to 64 calls, 1/8 and 10 minutes.
+	Small  int
+	Growth float64
+	Every  time.Duration
+	last   map[scheduleKey]scored
+}
+
+type scheduleKey struct {
+	rule string
+	id   ClusterID
+}
+
+type scored struct {
+	calls int
+	at    time.Time
+}
+
+// Due reports whether the cluster of the event should be scored now, and
+// when it should, counts it as scored. It forgets a cluster that dissolves
+// or is absorbed.
+func (s *ScoreSchedule) Due(e Event) bool {
+	if s.last == nil {
+		s.last = make(map[scheduleKey]scored)
+		if s.Small <= 0 {
+			s.Small = 64
+		}
+		if !(s.Growth > 0) {
+			s.Growth = 1.0 / 8
+		}
+		if s.Every <= 0 {
+			s.Every = 10 * time.Minute
+		}
+	}
+	k := scheduleKey{e.Rule, e.Cluster}
+	switch e.Kind {
+	case EventDissolved:
+		delete(s.last, k)
+		return false
+	case EventMerged:
+		for _, o := range e.Others {
+			delete(s.last, scheduleKey{e.Rule, o})
+		}
+	case EventFormed:
+	case EventGrew:
+		l, ok := s.last[k]
+		if ok && e.Calls > s.Small && float64(e.Calls) < float64(l.calls)*(1+s.Growth) && e.At.Sub(l.at) < s.Every {
+			return false
+		}
+	default:
+		return false
+	}
+	s.last[k] = scored{e.Calls, e.At}
+	return true
+}

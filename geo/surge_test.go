@@ -2,6 +2,7 @@ package geo
 
 import (
 	"math"
+	"slices"
 	"testing"
 	"time"
 )
@@ -51,6 +52,67 @@ func TestPoissonScore(t *testing.T) {
 	for _, tt := range tests {
 		if got := PoissonScore(tt.o, tt.e); math.Abs(got-tt.want) > 1e-9 {
 			t.Errorf("PoissonScore(%d, %g) = %g, want %g", tt.o, tt.e, got, tt.want)
+		}
+	}
+}
+
+func TestFootprintMatchesTheSummary(t *testing.T) {
+	start := time.Date(2026, 6, 1, 0, 0, 0, 0, nz)
+	d, err := NewDetector(Rule{Name: "any", Eps: 300, MinCalls: 4, Window: time.Hour}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pts := townStream(5, start, 1, 600, 9)
+	slices.SortStableFunc(pts, func(p, q Point) int { return p.Time.Compare(q.Time) })
+	for _, p := range pts {
+		if err := d.Add(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs := d.Clusters()
+	if len(cs) == 0 {
+		t.Fatal("no clusters to compare")
+	}
+	for _, c := range cs {
+		f, ok := d.Footprint(c.ID)
+		if !ok {
+			t.Fatalf("Footprint(%d) missing", c.ID)
+		}
+		times := slices.Clone(f.Times)
+		slices.SortFunc(times, time.Time.Compare)
+		if !slices.Equal(times, c.Times) || math.Abs(f.Radius-c.Radius) > 1e-6 || distance(f.Centroid, c.Centroid) > 1e-6 {
+			t.Errorf("Footprint(%d) = %v %v %d times, want the summary's %v %v %d", c.ID, f.Centroid, f.Radius, len(f.Times), c.Centroid, c.Radius, len(c.Times))
+		}
+	}
+	if _, ok := d.Footprint(1 << 40); ok {
+		t.Error("Footprint(unknown id) = true, want false")
+	}
+}
+
+func TestScoreSchedule(t *testing.T) {
+	var s ScoreSchedule
+	at := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	ev := func(kind EventKind, calls int, dt time.Duration) Event {
+		return Event{Kind: kind, Rule: "r", Cluster: 1, Calls: calls, At: at.Add(dt)}
+	}
+	steps := []struct {
+		e    Event
+		want bool
+	}{
+		{ev(EventFormed, 5, 0), true},
+		{ev(EventGrew, 6, time.Second), true},
+		{ev(EventGrew, 100, 2 * time.Second), true},
+		{ev(EventGrew, 101, 3 * time.Second), false},
+		{ev(EventGrew, 112, 4 * time.Second), false},
+		{ev(EventGrew, 113, 5 * time.Second), true},
+		{ev(EventGrew, 114, 11 * time.Minute), true},
+		{ev(EventShrank, 90, 12 * time.Minute), false},
+		{ev(EventDissolved, 0, 13 * time.Minute), false},
+		{ev(EventGrew, 200, 14 * time.Minute), true},
+	}
+	for i, st := range steps {
+		if got := s.Due(st.e); got != st.want {
+			t.Errorf("step %d: Due(%v %d calls) = %v, want %v", i, st.e.Kind, st.e.Calls, got, st.want)
 		}
 	}
 }

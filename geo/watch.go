@@ -55,6 +55,7 @@ type Watch struct {
 	cal    *Calibration
 	calAt  time.Time
 	grades map[watchKey]Grade
+	sched  ScoreSchedule
 	events []Event
 }
 
@@ -140,16 +141,20 @@ func (w *Watch) Add(p Point) ([]Alert, error) {
 		default:
 			continue
 		}
-		if !warm {
+		if !w.sched.Due(e) || !warm {
 			continue
 		}
 		d := w.set.Detector(e.Rule)
-		c, ok := d.Cluster(e.Cluster)
+		f, ok := d.Footprint(e.Cluster)
 		if !ok {
 			continue
 		}
-		s := w.scorer.Score(d.Rule(), c.Footprint(), now)
+		s := w.scorer.Score(d.Rule(), f, now)
 		ri := w.cal.RecurrenceDays(e.Rule, s.Score)
+		if ri*w.opts.Grading.maxWeight() < w.opts.Grading.Levels[0] {
+			continue // a hot spot, whatever its categories
+		}
+		c, _ := d.Cluster(e.Cluster)
 		g := w.opts.Grading.Grade(ri, c.Categories)
 		if g == 0 {
 			continue
