@@ -101,14 +101,14 @@ func TestScoreSchedule(t *testing.T) {
 	}{
 		{ev(EventFormed, 5, 0), true},
 		{ev(EventGrew, 6, time.Second), true},
-		{ev(EventGrew, 100, 2 * time.Second), true},
-		{ev(EventGrew, 101, 3 * time.Second), false},
-		{ev(EventGrew, 112, 4 * time.Second), false},
-		{ev(EventGrew, 113, 5 * time.Second), true},
-		{ev(EventGrew, 114, 11 * time.Minute), true},
-		{ev(EventShrank, 90, 12 * time.Minute), false},
-		{ev(EventDissolved, 0, 13 * time.Minute), false},
-		{ev(EventGrew, 200, 14 * time.Minute), true},
+		{ev(EventGrew, 100, 2*time.Second), true},
+		{ev(EventGrew, 101, 3*time.Second), false},
+		{ev(EventGrew, 112, 4*time.Second), false},
+		{ev(EventGrew, 113, 5*time.Second), true},
+		{ev(EventGrew, 114, 11*time.Minute), true},
+		{ev(EventShrank, 90, 12*time.Minute), false},
+		{ev(EventDissolved, 0, 13*time.Minute), false},
+		{ev(EventGrew, 200, 14*time.Minute), true},
 	}
 	for i, st := range steps {
 		if got := s.Due(st.e); got != st.want {
