@@ -47,8 +47,12 @@ type gumbel struct {
 	sparse      bool
 }
 
-// minFit is the fewest positive maxima a Gumbel law is fitted to.
-const minFit = 5
+// minFit is the fewest positive maxima a Gumbel law is fitted to, and
+// sparseBeta the scale of the tail taken with fewer.
+const (
+	minFit     = 5
+	sparseBeta = 2
+)
 
 // fitGumbel fits a Gumbel law to the positive maxima by the method of
 // moments.
@@ -64,9 +68,11 @@ func fitGumbel(m []float64) gumbel {
 	n := float64(max(len(m), 1))
 	if len(pos) < minFit {
 		// Few null streams formed a cluster at all: the chance that one
-		// does and scores x is taken as (k+1)/(n+1) e^-(x-top), the
-		// Chernoff bound's rate for a Poisson count beyond the largest seen.
-		return gumbel{q: (float64(len(pos)) + 1) / (n + 1), mu: top, beta: 1, sparse: true}
+		// does and scores x is taken as (k+1)/(n+1) e^-((x-top)/2): half
+		// the Chernoff bound's rate for a Poisson count beyond the largest
+		// seen, since where clusters are that rare the expectation itself
+		// rests on few calls.
+		return gumbel{q: (float64(len(pos)) + 1) / (n + 1), mu: top, beta: sparseBeta, sparse: true}
 	}
 	g := gumbel{q: float64(len(pos)) / n}
 	var mean, sq float64
@@ -86,7 +92,7 @@ func fitGumbel(m []float64) gumbel {
 // tail returns the chance that a span's highest score reaches x.
 func (g gumbel) tail(x float64) float64 {
 	if g.sparse {
-		return g.q * math.Min(1, math.Exp(-(x-g.mu)))
+		return g.q * math.Min(1, math.Exp(-(x-g.mu)/g.beta))
 	}
 	return g.q * -math.Expm1(-math.Exp(-(x-g.mu)/g.beta))
 }

@@ -208,7 +208,9 @@ type Result struct {
 	// they form: the false grade III alerts of a policy that grades every
 	// cluster III.
 	EveryClusterIII int
-	Alerts          int
+	// Severe lists the false alerts of grade II or above.
+	Severe []geo.Alert
+	Alerts int
 	Elapsed         time.Duration
 }
 
@@ -349,6 +351,9 @@ func Run(cfg Config) (Result, error) {
 			}
 			if hit < 0 {
 				res.False[a.Grade]++
+				if a.Grade <= 2 {
+					res.Severe = append(res.Severe, a)
+				}
 				continue
 			}
 			s := &res.Injected[hit]
@@ -364,9 +369,13 @@ func Run(cfg Config) (Result, error) {
 // Row returns the result as a row of the table in docs/DETECT.md.
 func (r Result) Row() string {
 	calls, minutes := r.Medians()
+	detected, medCalls, medMin := fmt.Sprintf("%.1f %%", 100*r.Detected()), fmt.Sprintf("%.0f", calls), fmt.Sprintf("%.0f", minutes)
+	if len(r.Injected) == 0 {
+		detected, medCalls, medMin = "-", "-", "-"
+	}
 	per := func(n int, days float64) string { return fmt.Sprintf("%.2f", float64(n)*days/float64(r.Days)) }
-	return fmt.Sprintf("| %s | %d | %d | %.1f %% | %.0f | %.0f | %s / %s / %s / %s | %s | %s | %s | %.0f s |",
-		r.Background, r.Days, len(r.Injected), 100*r.Detected(), calls, minutes,
+	return fmt.Sprintf("| %s | %d | %d | %s | %s | %s | %s / %s / %s / %s | %s | %s | %s | %.0f s |",
+		r.Background, r.Days, len(r.Injected), detected, medCalls, medMin,
 		per(r.False[4], 30), per(r.False[3], 30), per(r.False[2], 30), per(r.False[1], 30),
 		per(r.FalseAtLeast(2), 30), per(r.FalseAtLeast(3), 3), per(r.EveryClusterIII, 3), r.Elapsed.Seconds())
 }
@@ -375,13 +384,18 @@ func (r Result) Row() string {
 const Header = "| background | days | surges | detected III+ | median calls | median min | false per 30 d IV / III / II / I | false II+ per 30 d | false III+ per 3 d | every cluster III: false per 3 d | run |\n" +
 	"|---|---|---|---|---|---|---|---|---|---|---|"
 
-// Misses lists the surges not detected, one line each.
+// Misses lists the surges not detected and the false alerts of grade II
+// or above, one line each.
 func (r Result) Misses() string {
 	var b strings.Builder
 	for _, s := range r.Injected {
 		if !s.Detected {
 			fmt.Fprintf(&b, "missed: %d %s calls over %s within %.0f m at %s (%.4f, %.4f)\n", s.Calls, s.Category, s.Span, s.RadiusM, s.Start.Format(time.RFC3339), s.Centre[1], s.Centre[0])
 		}
+	}
+	for _, a := range r.Severe {
+		fmt.Fprintf(&b, "false grade %s: %s at %s, %d calls %v, %d observed against %.3f over %s, score %.2f, once in %.0f days\n",
+			a.Grade, a.Rule, a.At.Format(time.RFC3339), len(a.Calls), a.Categories, a.Surge.Observed, a.Surge.Expected, a.Surge.Window, a.Surge.Score, a.RecurrenceDays)
 	}
 	return b.String()
 }

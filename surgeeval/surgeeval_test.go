@@ -2,6 +2,7 @@ package surgeeval
 
 import (
 	"os"
+	"strconv"
 	"testing"
 
 	"flare/geo"
@@ -34,11 +35,20 @@ func TestTable(t *testing.T) {
 	if os.Getenv("FLARE_SURGE_EVAL") == "" {
 		t.Skip("set FLARE_SURGE_EVAL=1 to run the evaluation (minutes)")
 	}
+	// FLARE_SURGE_SEED=N runs the same table on other draws.
+	var seed uint64
+	if v := os.Getenv("FLARE_SURGE_SEED"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("FLARE_SURGE_SEED=%q: %v", v, err)
+		}
+		seed = n * 10
+	}
 	out := Header + "\n"
 	for _, cfg := range []Config{
-		{Background: Zhuhai(3000), Seed: 1, Warmup: 7, Days: 30, Surges: 60},
-		{Background: County(1500), Seed: 2, Warmup: 7, Days: 30, Surges: 60},
-		{Background: Zhuhai(20000), Seed: 3, Warmup: 7, Days: 1, Surges: 0},
+		{Background: Zhuhai(3000), Seed: seed + 1, Warmup: 7, Days: 30, Surges: 60},
+		{Background: County(1500), Seed: seed + 2, Warmup: 7, Days: 30, Surges: 60},
+		{Background: Zhuhai(20000), Seed: seed + 3, Warmup: 7, Days: 1, Surges: 0},
 	} {
 		res, err := Run(cfg)
 		if err != nil {
