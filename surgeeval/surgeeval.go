@@ -209,9 +209,9 @@ type Result struct {
 	// cluster III.
 	EveryClusterIII int
 	// Severe lists the false alerts of grade II or above.
-	Severe []geo.Alert
-	Alerts int
-	Elapsed         time.Duration
+	Severe  []geo.Alert
+	Alerts  int
+	Elapsed time.Duration
 }
 
 // Detected returns the share of injected surges detected at grade III or
