@@ -349,12 +349,12 @@ type Grading struct {
 	Weights map[string]float64
 }
 
-// DefaultGrading returns the default grades: IV from once in 1 day, III
-// from once in 10 days, II from once in 100 days and I from once in 1,000
+// DefaultGrading returns the default grades: IV from once in 2 days, III
+// from once in 30 days, II from once in 300 days and I from once in 3,000
 // days, with gas leaks, fires and building safety weighing 3.
 func DefaultGrading() Grading {
 	return Grading{
-		Levels:  [4]float64{1, 10, 100, 1000},
+		Levels:  [4]float64{2, 30, 300, 3000},
 		Weights: map[string]float64{"gas_leak": 3, "fire": 3, "building_safety": 3},
 	}
 }

@@ -45,12 +45,14 @@ func TestGrading(t *testing.T) {
 		cats map[string]int
 		want Grade
 	}{
-		{0.5, map[string]int{"noise": 5}, 0},
+		{1.5, map[string]int{"noise": 5}, 0},
 		{2, map[string]int{"noise": 5}, 4},
-		{12, map[string]int{"flood": 5}, 3},
-		{4, map[string]int{"gas_leak": 3}, 3},
-		{400, map[string]int{"fire": 3}, 1},
-		{150, map[string]int{"noise": 3}, 2},
+		{12, map[string]int{"flood": 5}, 4},
+		{35, map[string]int{"flood": 5}, 3},
+		{12, map[string]int{"gas_leak": 3}, 3},
+		{12, map[string]int{"gas_leak": 1, "noise": 2}, 4},
+		{1200, map[string]int{"fire": 3}, 1},
+		{400, map[string]int{"noise": 3}, 2},
 	}
 	for _, tt := range tests {
 		if got := g.Grade(tt.days, tt.cats); got != tt.want {

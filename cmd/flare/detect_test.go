@@ -295,7 +295,7 @@ func TestDetectAlertsFindTheSurgeAnywhere(t *testing.T) {
 		hit := slices.ContainsFunc(a.Calls, func(id string) bool { return slices.Contains(surge, id) })
 		if !hit {
 			// The calibration expects about one grade III surge by chance
-			// in 10 days, one grade II in 100.
+			// in 30 days, one grade II in 300.
 			if others++; others > 1 || a.Grade == "I" || a.Grade == "II" {
 				t.Errorf("alert %+v holds none of the surge's calls; want at most one such on an ordinary day, below grade II", a)
 			}
