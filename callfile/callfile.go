@@ -295,9 +295,9 @@ func (f fields) call() (Call, error) {
 	if ts == "" {
 		return Call{}, errors.New("received_at is missing")
 	}
-	t, err := time.Parse(time.RFC3339Nano, ts)
+	t, err := parseTime(ts)
 	if err != nil {
-		return Call{}, fmt.Errorf("received_at %q is not an RFC 3339 time", ts)
+		return Call{}, err
 	}
 	c.ReceivedAt = t
 	if c.Lat, err = coord(f.lat, "lat", 90); err != nil {
@@ -317,6 +317,20 @@ func (f fields) call() (Call, error) {
 		return Call{}, fmt.Errorf("urgent %q is not true or false", f.urgent)
 	}
 	return c, nil
+}
+
+// parseTime reads a received_at. Go's RFC 3339 parser also takes a one-digit
+// hour ("T0:00:00"), which RFC 3339 does not; and the zero time, which Go
+// code reads as "no time", is not a time a call was received.
+func parseTime(ts string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil || len(ts) < len("2006-01-02T15:04:05Z") || ts[13] != ':' || ts[16] != ':' {
+		return time.Time{}, fmt.Errorf("received_at %q is not an RFC 3339 time", ts)
+	}
+	if t.IsZero() {
+		return time.Time{}, fmt.Errorf("received_at %q is the zero time", ts)
+	}
+	return t, nil
 }
 
 func coord(s, name string, limit float64) (float64, error) {

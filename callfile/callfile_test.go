@@ -39,6 +39,7 @@ func TestRead(t *testing.T) {
 		{"csv blank lines skipped", "id,received_at,lat,lon,category\n\na,2026-07-01T20:00:00+08:00,22.27,113.56,waterlogging\n\n", []Call{one}, nil, false},
 		{"csv bad rows reported by line", "id,received_at,lat,lon,category\nb,yesterday,22,113,fire\na,2026-07-01T20:00:00+08:00,22.27,113.56,waterlogging\nc,2026-07-01T20:00:00+08:00,95,113,fire\nd,2026-07-01T20:00:00+08:00,22,113\n", []Call{one}, []int{2, 4, 5}, false},
 		{"csv without needed column fails", "id,lat,lon,category\na,1,2,fire\n", nil, nil, true},
+		{"csv zero or malformed times reported", "id,reCeived_At,lAt,lon,CAtegorY\n\x1e,0001-01-01T0:00:00+00:00,0,0,0\nz,0001-01-01T00:00:00Z,0,0,0\nh,2026-07-01T8:00:00+08:00,22,113,fire\na,2026-07-01T20:00:00+08:00,22.27,113.56,waterlogging\n", []Call{one}, []int{2, 3, 4}, false},
 		{"csv bad quote reported", "id,received_at,lat,lon,category\n\"a,2026-07-01T20:00:00+08:00,22.27,113.56,fire\n", nil, []int{2}, false},
 		{"empty file has no calls", "", nil, nil, false},
 		{"jsonl row read", `{"id":"a","received_at":"2026-07-01T20:00:00+08:00","lat":22.27,"lon":113.56,"category":"waterlogging"}` + "\n", []Call{one}, nil, false},

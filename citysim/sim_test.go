@@ -33,9 +33,8 @@ func generate(tb testing.TB, cfg Config) []callfile.Call {
 	return calls
 }
 
-// sharedData returns the path of a reference file in the shared data folder
-// beside the repository, skipping the test when it is absent.
-func sharedData(tb testing.TB, name string) string {
+// repoDir returns the repository's root: the nearest folder up with a go.mod.
+func repoDir(tb testing.TB) string {
 	tb.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
@@ -43,19 +42,33 @@ func sharedData(tb testing.TB, name string) string {
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
+			return dir
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			tb.Skip("repository root not found")
+			tb.Fatal("repository root not found")
 		}
 		dir = parent
 	}
-	p := filepath.Join(dir, "..", "shared", "data", name)
-	if _, err := os.Stat(p); err != nil {
-		tb.Skipf("reference file %s is absent (it lives beside the repository, in ../shared/data): %v", name, err)
+}
+
+// districtFiles returns the district boundary files to test on, by name:
+// the project's own small fixture always, and the real boundaries from the
+// shared data folder beside the repository (../shared/data) when it is
+// there.
+func districtFiles(tb testing.TB) map[string]string {
+	tb.Helper()
+	root := repoDir(tb)
+	files := map[string]string{"fixture": filepath.Join(root, "testdata", "districts.geojson")}
+	if p := filepath.Join(root, "..", "shared", "data", "zhuhai-districts.geojson"); fileExists(p) {
+		files["shared"] = p
 	}
-	return p
+	return files
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func TestGenerateIsDeterministic(t *testing.T) {
@@ -212,31 +225,46 @@ func TestScenariosMakeClusters(t *testing.T) {
 	}
 }
 
+// TestRealDistricts reads DataV district boundaries (the real ones when the
+// shared data is there, and the project's small stand-in always) and
+// generates calls inside them.
 func TestRealDistricts(t *testing.T) {
-	data, err := os.ReadFile(sharedData(t, "zhuhai-districts.geojson"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := ParseDistricts(data)
-	if err != nil {
-		t.Fatalf("ParseDistricts(real file) = %v", err)
-	}
-	want := map[string]string{"440402": "香洲区", "440403": "斗门区", "440404": "金湾区"}
-	got := map[string]string{}
-	for _, d := range ds {
-		got[d.Code] = d.Name
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("ParseDistricts(real file) codes = %v, want %v", got, want)
-	}
-	calls := generate(t, Config{Seed: 5, Duration: 4 * time.Hour, Districts: ds})
-	for _, c := range calls {
-		if Locate(ds, orb.Point{c.Lon, c.Lat}) == nil {
-			t.Fatalf("call %s at %v,%v is outside the real districts", c.ID, c.Lat, c.Lon)
-		}
-	}
-	if len(calls) == 0 {
-		t.Fatal("Generate(real districts) made no calls")
+	for name, path := range districtFiles(t) {
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ds, err := ParseDistricts(data)
+			if err != nil {
+				t.Fatalf("ParseDistricts(%s) = %v", path, err)
+			}
+			want := map[string]string{"440402": "香洲区", "440403": "斗门区", "440404": "金湾区"}
+			got := map[string]string{}
+			for _, d := range ds {
+				got[d.Code] = d.Name
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("ParseDistricts(%s) codes = %v, want %v", path, got, want)
+			}
+			calls := generate(t, Config{Seed: 5, Duration: 4 * time.Hour, Districts: ds})
+			if len(calls) == 0 {
+				t.Fatalf("Generate(districts of %s) made no calls", path)
+			}
+			seen := map[string]int{}
+			for _, c := range calls {
+				d := Locate(ds, orb.Point{c.Lon, c.Lat})
+				if d == nil {
+					t.Fatalf("call %s at %v,%v is outside the districts of %s", c.ID, c.Lat, c.Lon, path)
+				}
+				seen[d.Code]++
+			}
+			for code := range want {
+				if seen[code] == 0 {
+					t.Errorf("Generate(districts of %s) put no call in %s, want calls in every district", path, code)
+				}
+			}
+		})
 	}
 }
 

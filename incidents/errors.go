@@ -1,7 +1,11 @@
-// Package incidents is Flare's domain: calls, the event log, categories, the
-// service area and, later, incidents, tasks and departments. It declares the
-// Store it needs; adapters in incidents/sqlite and incidents/postgres implement
-// it. It never imports a database driver.
+// Package incidents is Flare's domain: calls and their intake, the event log
+// and who may see each event, categories, departments, incidents, dispatch
+// plans, tasks, supervision and callbacks. It declares the Store it needs;
+// adapters in incidents/sqlite and incidents/postgres implement it. It never
+// imports a database driver. The incident tracker, which turns the
+// detector's clusters into incidents, is incidents/tracking, behind the
+// methods of Workflow in workflow_tracker.go; the geometry of regions is
+// package geo's.
 package incidents
 
 import (

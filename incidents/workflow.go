@@ -27,7 +27,11 @@ var System = Actor{Name: "system", Role: RoleFlare}
 func (a Actor) leads() bool {
 	return a.Role == RoleLeader || a.Role == RoleAdmin || a.Role == RoleFlare
 }
-func (a Actor) hotline() bool { return a.leads() || a.Role == RoleAgent }
+
+// hotline reports whether the actor may do the hotline management centre's work
+// (verify replies, call citizens back): its staff, the call floor and
+// anyone who leads.
+func (a Actor) hotline() bool { return a.leads() || a.Role == RoleHotline || a.Role == RoleAgent }
 
 // Event types of the command workflow. Incident events carry the incident,
 // task events the task; each is appended with its audience (see

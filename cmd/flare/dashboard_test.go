@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -86,6 +88,7 @@ type page struct {
 
 	mu         sync.Mutex
 	exceptions []string
+	errors     []string // console errors (a failed request among them)
 }
 
 // openPage opens the dashboard at base as user in a fresh browser context
@@ -101,11 +104,13 @@ func openPage(tb testing.TB, browser context.Context, base, user, shot string) *
 			if err != nil {
 				return
 			}
+			p.mu.Lock()
 			if m.IsException() {
-				p.mu.Lock()
 				p.exceptions = append(p.exceptions, m.String())
-				p.mu.Unlock()
+			} else if m.Type == chromedp.ConsoleError {
+				p.errors = append(p.errors, m.String())
 			}
+			p.mu.Unlock()
 		}
 	}()
 	p.do(tb, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.ID("signin-name")))
@@ -176,6 +181,12 @@ func (p *page) screenshot(tb testing.TB, name string) {
 	if err := os.WriteFile(filepath.Join(artifactsDir, name+".png"), buf, 0o644); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+func (p *page) consoleErrors() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.errors)
 }
 
 func (p *page) pageExceptions() []string {
@@ -533,4 +544,204 @@ func seqRangeFrom(from, to int64) []int64 {
 		out = append(out, s)
 	}
 	return out
+}
+
+// inject applies live events to the page's state module, as if the server
+// had sent them: for payloads of kinds and parameters that no server call
+// makes on demand.
+func (p *page) inject(tb testing.TB, events ...map[string]any) {
+	tb.Helper()
+	b, err := json.Marshal(events)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p.do(tb, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`import('/js/state.js').then((S) => { for (const e of %s) S.applyEvent(e); })`, b), chromedp.EvalAwaitPromise))
+}
+
+// text returns the text of the first element that matches css ("" for none).
+func (p *page) text(tb testing.TB, css string) string {
+	tb.Helper()
+	return eval[string](tb, p, fmt.Sprintf(`document.querySelector(%q)?.textContent ?? ''`, css))
+}
+
+// switchLang clicks the language switch and waits for lang.
+func (p *page) switchLang(tb testing.TB, lang string) {
+	tb.Helper()
+	p.do(tb, chromedp.Click(chromedp.ID("lang")))
+	p.waitFor(tb, fmt.Sprintf(`document.documentElement.lang === %q`, lang), 3*time.Second, "the page in "+lang)
+}
+
+var (
+	hanRE      = regexp.MustCompile(`\p{Han}`)
+	rawCodesRE = regexp.MustCompile(`\b(waterlogging|440402|water|xiangzhou|owns|district government)\b`)
+)
+
+func TestDashboardWordsKindsAndParametersInBrowser(t *testing.T) {
+	browser := startBrowser(t)
+	dir := t.TempDir()
+	addUsers(t, dir)
+	base, _ := startServe(t, env{}, "--data-dir", dir)
+
+	shanghai := time.FixedZone("CST", 8*3600)
+	now := time.Now().UTC().Truncate(time.Minute)
+	signBy, deadline := now.Add(30*time.Minute), now.Add(2*time.Hour)
+	at := func(t time.Time) string { return t.Format(time.RFC3339) }
+	// A detector's incident as docs/MESSAGES.md has it: codes, no title.
+	incident := map[string]any{
+		"id": "i-words", "version": 1, "state": "open", "grade": 3, "title": "", "source": "cluster",
+		"category": "waterlogging", "district": "440402", "categories": map[string]int{"waterlogging": 6},
+		"grade_reason": map[string]any{"kind": "calls", "calls": 6, "min_calls": 5},
+		"calls":        []string{}, "call_count": 6, "urgent_calls": 0, "centroid": []float64{113.5767, 22.2710},
+		"first_call_at": at(now), "last_call_at": at(now), "opened_at": at(now), "updated_at": at(now), "departments": []string{"water"},
+		"plan": map[string]any{"class": "emergency", "dispatched": true, "auto": true, "items": []map[string]any{
+			{"dept": "water", "reason": map[string]any{"kind": "owns_category", "category": "waterlogging"}},
+			{"dept": "xiangzhou", "reason": map[string]any{"kind": "district", "district": "440402"}},
+		}},
+	}
+	task := map[string]any{
+		"id": "t-words", "version": 1, "incident_id": "i-words", "dept": "water", "state": "dispatched", "class": "emergency",
+		"instructions": "", "grade": 3, "category": "waterlogging", "district": "440402", "calls": 6,
+		"sign_by": at(signBy), "deadline": at(deadline), "dispatched_at": at(now), "dispatched_by": "system", "updated_at": at(now),
+	}
+	reminder := maps.Clone(task)
+	reminder["version"] = 2
+	reminder["timer"] = map[string]any{"kind": "remind", "task_id": "t-words"}
+	reminder["notice"] = map[string]any{"kind": "reminder", "deadline": at(deadline)}
+	events := []map[string]any{
+		{"seq": 0, "type": "incident.opened", "at": at(now), "data": incident},
+		{"seq": 0, "type": "alert.raised", "at": at(now), "data": map[string]any{
+			"kind": "incident_opened", "incident_id": "i-words", "grade": 3, "colour": "yellow", "category": "waterlogging",
+			"district": "440402", "calls": 6, "centroid": []float64{113.5767, 22.2710}}},
+		{"seq": 0, "type": "task.dispatched", "at": at(now), "data": task},
+		{"seq": 0, "type": "alert.raised", "at": at(now), "data": map[string]any{
+			"kind": "escalation", "incident_id": "i-words", "task_id": "t-words", "dept": "water", "attempt": 1, "grade": 3,
+			"colour": "yellow", "category": "waterlogging", "district": "440402", "centroid": []float64{113.5767, 22.2710}}},
+		{"seq": 0, "type": "task.reminder", "at": at(now), "data": reminder},
+	}
+	hm := func(t time.Time) string { return t.In(shanghai).Format("01-02 15:04") }
+
+	t.Run("leadership view names incidents, alerts, reasons and departments", func(t *testing.T) {
+		leader := openPage(t, browser, base, "leader", "")
+		leader.inject(t, events...)
+		leader.do(t, chromedp.Evaluate[chromedp.Void](`location.hash = '#/leader/i-words'`))
+		panel := `#incident-panel[data-incident-id="i-words"]`
+		leader.waitFor(t, fmt.Sprintf(`document.querySelector('%s #incident-title') && document.querySelector('#task-board li[data-task-id="t-words"]')`, panel), 5*time.Second, "the incident's panel and its task on the board")
+		for _, lang := range []struct {
+			lang                             string
+			name, opened, escalation, reason string
+			owns, district, dept, notice     string
+		}{
+			{"zh-CN", "内涝积水 · 香洲区", "6 起来电聚集", "市水务局：督办（第 1 次），超期未办结", "6 起来电（规则需 5 起）", "主管：内涝积水", "属地：香洲区", "市水务局",
+				fmt.Sprintf("催办：请于 %s 前办结", hm(deadline))},
+			{"en", "Waterlogging / flooding · Xiangzhou District", "6 calls clustered", "Water Affairs Bureau: supervision no. 1, past the deadline",
+				"6 calls (the rule needs 5)", "responsible for Waterlogging / flooding", "district government of Xiangzhou District", "Water Affairs Bureau",
+				fmt.Sprintf("Reminder: complete by %s", hm(deadline))},
+		} {
+			if lang.lang == "en" {
+				leader.switchLang(t, "en")
+				leader.waitFor(t, fmt.Sprintf(`document.querySelector('%s #incident-title')?.textContent === %q`, panel, lang.name), 5*time.Second, "the English panel")
+			}
+			if got := leader.text(t, `#incident-list li[data-incident-id="i-words"] .incident-title`); got != lang.name {
+				t.Errorf("%s: incident list names i-words %q, want %q", lang.lang, got, lang.name)
+			}
+			if got := leader.text(t, panel+` #incident-title`); got != lang.name {
+				t.Errorf("%s: panel names i-words %q, want %q", lang.lang, got, lang.name)
+			}
+			alerts := eval[[]string](t, leader, `[...document.querySelectorAll('#alert-list li[data-incident-id="i-words"]')].map((e) => e.querySelector('.alert-title').textContent + ' | ' + e.querySelector('.alert-msg').textContent)`)
+			for _, want := range []string{lang.name + " | " + lang.escalation, lang.name + " | " + lang.opened} {
+				if !slices.Contains(alerts, want) {
+					t.Errorf("%s: alerts of i-words = %q, want one %q", lang.lang, alerts, want)
+				}
+			}
+			meta, plan := leader.text(t, panel+` .meta`), leader.text(t, panel+` .plan-items`)
+			if !strings.Contains(meta, lang.reason) {
+				t.Errorf("%s: panel facts = %q, want the grade reason %q", lang.lang, meta, lang.reason)
+			}
+			for _, want := range []string{lang.dept + " — " + lang.owns, lang.district} {
+				if !strings.Contains(plan, want) {
+					t.Errorf("%s: dispatch plan = %q, want %q", lang.lang, plan, want)
+				}
+			}
+			if got := leader.text(t, panel+` li.task-row[data-task-id="t-words"] .task-notice`); got != lang.notice {
+				t.Errorf("%s: panel's task row shows the notice %q, want %q", lang.lang, got, lang.notice)
+			}
+			if got := leader.text(t, `#task-board li[data-task-id="t-words"] strong`); got != lang.dept {
+				t.Errorf("%s: board card of t-words names its department %q, want %q", lang.lang, got, lang.dept)
+			}
+			shown := eval[string](t, leader, `['#alert-list', '#incident-list', '#task-board', '#incident-panel'].map((s) => document.querySelector(s).textContent).join('\n')`)
+			if m := rawCodesRE.FindString(shown); lang.lang == "zh-CN" && m != "" {
+				t.Errorf("Chinese leadership view shows the code or English %q: %s", m, shown)
+			}
+			if m := hanRE.FindString(shown); lang.lang == "en" && m != "" {
+				t.Errorf("English leadership view shows Chinese %q: %s", m, shown)
+			}
+		}
+		leader.screenshot(t, "words-leader-en")
+		leader.switchLang(t, "zh-CN")
+		leader.screenshot(t, "words-leader")
+	})
+
+	t.Run("department inbox writes the task's instruction and its notices", func(t *testing.T) {
+		water := openPage(t, browser, base, "water", "")
+		water.inject(t, events...)
+		water.do(t, chromedp.Evaluate[chromedp.Void](`location.hash = '#/dept/t-words'`))
+		water.waitFor(t, `document.querySelector('#task-detail article[data-task-id="t-words"] .notices li')`, 5*time.Second, "the task's detail with its notice")
+		for _, lang := range []struct{ lang, title, instructions, notice string }{
+			{"zh-CN", "内涝积水 · 香洲区", fmt.Sprintf("内涝积水 · 香洲区（III级，6 起来电）请市水务局于 %s 前签收，%s 前办结。", hm(signBy), hm(deadline)),
+				fmt.Sprintf("催办：请于 %s 前办结", hm(deadline))},
+			{"en", "Waterlogging / flooding · Xiangzhou District",
+				fmt.Sprintf("Waterlogging / flooding · Xiangzhou District (grade III, 6 calls): Water Affairs Bureau, please sign for it by %s and complete it by %s.", hm(signBy), hm(deadline)),
+				fmt.Sprintf("Reminder: complete by %s", hm(deadline))},
+		} {
+			if lang.lang == "en" {
+				water.switchLang(t, "en")
+				water.waitFor(t, `document.querySelector('#task-detail .notices li')`, 5*time.Second, "the English task detail")
+			}
+			detail := `#task-detail article[data-task-id="t-words"]`
+			if got := water.text(t, detail+` h2`); got != lang.title {
+				t.Errorf("%s: task detail names its incident %q, want %q", lang.lang, got, lang.title)
+			}
+			if got := water.text(t, detail+` .instructions`); got != lang.instructions {
+				t.Errorf("%s: instruction = %q, want %q", lang.lang, got, lang.instructions)
+			}
+			if got := water.text(t, detail+` .notices li`); !strings.HasSuffix(got, lang.notice) {
+				t.Errorf("%s: notice = %q, want it to end %q", lang.lang, got, lang.notice)
+			}
+			if got := water.text(t, `#inbox li[data-task-id="t-words"] .task-title`); got != lang.title {
+				t.Errorf("%s: inbox names the task %q, want %q", lang.lang, got, lang.title)
+			}
+		}
+		water.screenshot(t, "words-dept-en")
+	})
+
+	t.Run("an error a person causes is explained in the page's language", func(t *testing.T) {
+		agent := openPage(t, browser, base, "agent", "")
+		for _, lang := range []struct{ lang, want string }{
+			{"zh-CN", "位置不在服务范围内，请在地图上重新选取"},
+			{"en", "The location is outside the service area; pick it again on the map"},
+		} {
+			if lang.lang == "en" {
+				agent.switchLang(t, "en")
+				agent.do(t, chromedp.WaitVisible(chromedp.ID("call-form")))
+			}
+			// Guangzhou: outside Zhuhai's service area.
+			agent.fillCall(t, 23.1291, 113.2644, "waterlogging", "越界测试", false)
+			agent.do(t, chromedp.Click(chromedp.ID("call-submit")))
+			agent.waitFor(t, `document.querySelector('#call-form .form-error').textContent !== ''`, 5*time.Second, "the refused call's error")
+			if got := agent.text(t, `#call-form .form-error`); got != lang.want {
+				t.Errorf("%s: error of a call outside the area = %q, want %q", lang.lang, got, lang.want)
+			}
+			if inv := eval[bool](t, agent, `document.getElementById('call-lat').getAttribute('aria-invalid') === 'true'`); !inv {
+				t.Errorf("%s: latitude not marked invalid after a call outside the area", lang.lang)
+			}
+		}
+		agent.screenshot(t, "words-floor-error-en")
+	})
+
+	t.Run("a signed-out page load logs no console error", func(t *testing.T) {
+		p := openPage(t, browser, base, "leader", "")
+		if errs := p.consoleErrors(); len(errs) > 0 {
+			t.Errorf("signing in from a signed-out page logged %q, want no console error", errs)
+		}
+	})
 }

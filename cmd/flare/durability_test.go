@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -86,10 +85,11 @@ func TestKill9LosesNoAcknowledgedCall(t *testing.T) {
 				id  string
 				seq int64
 			}
+			const want = 300 // calls acknowledged before the kill
 			var (
 				mu     sync.Mutex
 				acked  []ack
-				nAcked atomic.Int64
+				enough = make(chan struct{}) // closed at the want-th acknowledgement
 				wg     sync.WaitGroup
 			)
 			client := &http.Client{Timeout: 5 * time.Second}
@@ -120,22 +120,24 @@ func TestKill9LosesNoAcknowledgedCall(t *testing.T) {
 						}
 						mu.Lock()
 						acked = append(acked, ack{c.ID, c.Seq})
+						if len(acked) == want {
+							close(enough)
+						}
 						mu.Unlock()
-						nAcked.Add(1)
 					}
 				}(w)
 			}
-			deadline := time.Now().Add(30 * time.Second)
-			for nAcked.Load() < 300 && time.Now().Before(deadline) {
-				time.Sleep(5 * time.Millisecond)
+			select {
+			case <-enough:
+			case <-time.After(30 * time.Second):
 			}
 			if err := proc.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
 			_ = proc.Wait()
 			wg.Wait()
-			if len(acked) < 300 {
-				t.Fatalf("only %d calls acknowledged before the kill", len(acked))
+			if len(acked) < want {
+				t.Fatalf("only %d calls acknowledged in 30 s before the kill, want %d", len(acked), want)
 			}
 
 			base, _ = startBinary(t, bin, []string{secret}, args...)

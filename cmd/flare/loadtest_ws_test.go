@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"flare/loadtest"
 )
 
 func TestLoadtestWebSocketClientsSeeEveryCallOnce(t *testing.T) {
@@ -22,7 +24,7 @@ func TestLoadtestWebSocketClientsSeeEveryCallOnce(t *testing.T) {
 	if err != nil {
 		t.Fatalf("flare loadtest = %v\n%s", err, errOut.String())
 	}
-	var rep loadReport
+	var rep loadtest.Report
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("loadtest --json output %q: %v", out.String(), err)
 	}

@@ -12,7 +12,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/paulmach/orb"
+
 	"flare/callfile"
+	"flare/citysim"
 )
 
 // runSimulateT runs flare simulate with args and environment env.
@@ -84,18 +87,47 @@ func TestSimulateThenDetect(t *testing.T) {
 	}
 }
 
+// TestSimulateRealDistricts simulates calls inside a DataV boundary file:
+// the project's small stand-in always, and the real boundaries when the
+// shared data folder (../shared/data) is beside the repository.
 func TestSimulateRealDistricts(t *testing.T) {
-	path := filepath.Join("..", "..", "..", "shared", "data", "zhuhai-districts.geojson")
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("reference file %s is absent (it lives beside the repository, in ../shared/data): %v", path, err)
+	files := map[string]string{"fixture": filepath.Join("..", "..", "testdata", "districts.geojson")}
+	if p := filepath.Join("..", "..", "..", "shared", "data", "zhuhai-districts.geojson"); fileExists(p) {
+		files["shared"] = p
 	}
-	out, _, err := runSimulateT(t, []string{"--districts", path, "--duration", "2h", "--format", "jsonl", "--scenarios", "none"}, nil)
-	if err != nil {
-		t.Fatalf("runSimulate(--districts real) = %v", err)
+	for name, path := range files {
+		t.Run(name, func(t *testing.T) {
+			out, _, err := runSimulateT(t, []string{"--districts", path, "--duration", "2h", "--format", "jsonl", "--scenarios", "none"}, nil)
+			if err != nil {
+				t.Fatalf("runSimulate(--districts %s) = %v", path, err)
+			}
+			if n := strings.Count(out, "\n"); n < 50 {
+				t.Errorf("runSimulate(--districts %s) wrote %d calls, want a couple of hours' worth", path, n)
+			}
+			calls, err := callfile.NewReader(strings.NewReader(out)).ReadAll(func(e *callfile.RowError) error { return e })
+			if err != nil {
+				t.Fatalf("reading the simulated calls back: %v", err)
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ds, err := citysim.ParseDistricts(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range calls {
+				if citysim.Locate(ds, orb.Point{c.Lon, c.Lat}) == nil {
+					t.Fatalf("simulated call %s at %v,%v is outside the districts of %s", c.ID, c.Lat, c.Lon, path)
+				}
+			}
+		})
 	}
-	if n := strings.Count(out, "\n"); n < 50 {
-		t.Errorf("runSimulate(--districts real) wrote %d calls, want a couple of hours' worth", n)
-	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func TestSimulatePost(t *testing.T) {

@@ -44,3 +44,18 @@ export async function api(method, path, body, { quiet401 = false, headers: extra
   }
   return data;
 }
+
+/**
+ * randomKey returns a random UUID (version 4) for an Idempotency-Key.
+ * crypto.randomUUID exists only in secure contexts (HTTPS, localhost), and a
+ * hotline intranet is often plain HTTP by host name: the key is then built
+ * from crypto.getRandomValues, which every context has.
+ */
+export function randomKey() {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40; // version 4
+  b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
+  const hex = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}

@@ -4,6 +4,7 @@
 import { h } from './dom.js';
 import { t } from './i18n.js';
 import { toast } from './toast.js';
+import { errorText } from './messages.js';
 
 let formSeq = 0;
 
@@ -95,14 +96,17 @@ export function actionForm({ label, fields = [], submitLabel, submit, className 
   return details;
 }
 
-/** showError explains an API error on a form. */
-export function showError(form, errorEl, e) {
-  let msg = e.message || String(e);
-  if (e.code === 'version_conflict') msg = t('err.version');
-  else if (e instanceof TypeError) msg = t('err.network');
+/**
+ * showError explains a failed request on a form, in the page's language
+ * (see errorText), and marks the input at fault; aliases maps an API field
+ * to the form's input that holds it (location -> lat).
+ */
+export function showError(form, errorEl, e, aliases = {}) {
+  const msg = errorText(e);
   errorEl.textContent = msg;
-  if (e.field && form) {
-    const el = form.querySelector(`[name="${CSS.escape(e.field)}"]`);
+  const name = aliases[e.field] || e.field;
+  if (name && form) {
+    const el = form.querySelector(`[name="${CSS.escape(name)}"]`);
     if (el) { el.setAttribute('aria-invalid', 'true'); el.focus(); }
   }
   toast(t('err.generic', { m: msg }), 'error');

@@ -14,6 +14,7 @@ import { renderLeader } from './views/leader.js';
 import { renderDept } from './views/dept.js';
 import { renderFloor } from './views/floor.js';
 import { toast } from './toast.js';
+import { deptName } from './labels.js';
 
 const app = document.getElementById('app');
 const header = document.getElementById('topbar');
@@ -64,12 +65,6 @@ function renderHeader() {
   paintStatus(lastStatus);
 }
 
-function deptName(code) {
-  const d = state.departments.get(code);
-  if (!d) return code;
-  return currentLang() === 'en' ? d.name_en : d.name_zh;
-}
-
 let lastStatus = { state: 'connecting', lastSeq: -1 };
 
 function paintStatus(s) {
@@ -106,6 +101,7 @@ function signedOut(expired = false) {
   clearListeners();
   resetState();
   loaded = false;
+  remember(false);
   setCSRF('');
   renderHeader();
   renderSignIn(app, { expired, onSignedIn: start });
@@ -116,6 +112,7 @@ setUnauthorizedHandler(() => { if (state.me) signedOut(true); });
 /** start runs once the user is signed in: load reference data, connect, route. */
 async function start(session) {
   state.me = session.user;
+  remember(true);
   setCSRF(session.csrf_token);
   await loadReference();
   renderHeader();
@@ -131,7 +128,11 @@ async function start(session) {
     },
     onStatus: paintStatus,
     stillSignedIn: async () => {
-      try { await api('GET', '/session', undefined, { quiet401: true }); return true; } catch (e) {
+      try {
+        const s = await api('GET', '/session', undefined, { quiet401: true });
+        if (s?.signed_in === false) { signedOut(true); return false; }
+        return true;
+      } catch (e) {
         if (e.status === 401) { signedOut(true); return false; }
         throw e;
       }
@@ -169,6 +170,9 @@ function route() {
 
 window.addEventListener('hashchange', route);
 onLang(() => {
+  // Messages shown in the other language go; the views are drawn anew.
+  document.getElementById('toasts')?.replaceChildren();
+  document.title = t('app.title');
   renderHeader();
   if (!state.me) {
     renderSignIn(app, { onSignedIn: start });
@@ -193,15 +197,45 @@ setInterval(() => pruneCalls(), 60 * 1000);
 window.addEventListener('error', (e) => toast(t('err.generic', { m: e.message }), 'error'));
 
 document.documentElement.lang = currentLang();
+document.title = t('app.title');
+
+// The browser logs every 401 answer as an error in its console, and a page
+// opened while signed out would get one from GET /api/v1/session. The page
+// therefore remembers whether it signed in (the cookie itself is HttpOnly)
+// and asks the server only then; a session that ended meanwhile answers 401
+// once and the hint is dropped.
+const signedInHint = 'flare.signed-in';
+
+function remember(on) {
+  try {
+    if (on) localStorage.setItem(signedInHint, '1');
+    else localStorage.removeItem(signedInHint);
+  } catch { /* storage unavailable: the page asks the server every time */ }
+}
+
+function mayBeSignedIn() {
+  try { return localStorage.getItem(signedInHint) !== null; } catch { return true; }
+}
 
 (async function boot() {
   renderHeader();
+  if (!mayBeSignedIn()) {
+    renderSignIn(app, { onSignedIn: start });
+    return;
+  }
   try {
     const session = await api('GET', '/session', undefined, { quiet401: true });
+    if (session?.signed_in === false) {
+      remember(false);
+      renderSignIn(app, { onSignedIn: start });
+      return;
+    }
     await start(session);
   } catch (e) {
-    if (e.status === 401) renderSignIn(app, { onSignedIn: start });
-    else {
+    if (e.status === 401) {
+      remember(false);
+      renderSignIn(app, { onSignedIn: start });
+    } else {
       toast(t('err.network'), 'error');
       setTimeout(boot, 3000);
     }

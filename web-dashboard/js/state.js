@@ -21,6 +21,7 @@ export const state = {
   presence: null,
   callIncident: new Map(), // call id -> incident id (from incidents' call lists and urgent alerts)
   urgentAlerts: new Map(), // incident id -> alert, as the call floor sees them
+  notices: new Map(), // task id -> its supervision notices, newest last: {type, at, data}
   seqs: [], // seqs of the events applied, for the page's own checks
   config: { tile_url: '', tile_attribution: '' },
 };
@@ -46,7 +47,7 @@ export function clearListeners() { listeners.clear(); }
 /** resetState forgets everything the signed-in user saw (at sign-out). */
 export function resetState() {
   state.me = null;
-  for (const m of [state.calls, state.incidents, state.tasks, state.callIncident, state.urgentAlerts]) m.clear();
+  for (const m of [state.calls, state.incidents, state.tasks, state.callIncident, state.urgentAlerts, state.notices]) m.clear();
   state.alerts = [];
   state.unread = 0;
   state.presence = null;
@@ -93,6 +94,9 @@ function stripEvent(data, extra) {
   return rec;
 }
 
+/** supervisionTypes are the events of a task's supervision timers, which carry a notice. */
+export const supervisionTypes = ['task.reminder', 'task.sign_overdue', 'task.overdue', 'task.escalated'];
+
 /** applyEvent folds one live message into the state and tells the listeners. */
 export function applyEvent(msg) {
   const { type, data } = msg;
@@ -117,9 +121,16 @@ export function applyEvent(msg) {
     if (state.alerts.length > 300) state.alerts.length = 300;
     state.unread++;
     if (a.urgent && a.incident_id) state.urgentAlerts.set(a.incident_id, a);
+    // An urgent call's alert names its call: the call floor links them by id.
+    if (a.call_id && a.incident_id) state.callIncident.set(a.call_id, a.incident_id);
     emit('alert', a, msg);
   } else if (type.startsWith('task.') || type === 'callback.recorded') {
-    const task = stripEvent(data, ['previous_dept', 'reason', 'note', 'callback', 'timer', 'message']);
+    const task = stripEvent(data, ['previous_dept', 'reason', 'note', 'callback', 'timer', 'message', 'notice']);
+    if (supervisionTypes.includes(type)) {
+      const list = state.notices.get(task.id) || [];
+      list.push({ type, at: msg.at, seq: msg.seq, data: { notice: data.notice, message: data.message } });
+      state.notices.set(task.id, list.slice(-10));
+    }
     // A department that lost a task to a reassignment no longer holds it.
     if (state.me?.role === 'dept' && task.dept !== state.me.dept) {
       state.tasks.delete(task.id);

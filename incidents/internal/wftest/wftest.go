@@ -85,7 +85,7 @@ func (e *Env) Open(tb testing.TB) {
 	regions, _ := incidents.ParseRegions("Zhuhai", defaults.ZhuhaiDistricts)
 	e.Store = &Recorder{Store: s}
 	e.WF = incidents.NewWorkflow(incidents.WorkflowConfig{Store: e.Store, Taxonomy: tax, Departments: deps, Jurisdictions: regions, Now: e.Clock.Now})
-	e.Intake = incidents.NewIntake(incidents.IntakeConfig{Store: s, Taxonomy: tax, Area: regions, Now: e.Clock.Now})
+	e.Intake = incidents.NewIntake(incidents.IntakeConfig{Store: e.Store, Taxonomy: tax, Area: regions, Now: e.Clock.Now})
 	tb.Cleanup(func() { e.Intake.Close(ctx) })
 	e.Tracker, err = tracking.New(e.WF, geo.DefaultRules(), 2*time.Minute)
 	if err != nil {
@@ -156,16 +156,33 @@ func (e *Env) LastSeq(tb testing.TB) int64 {
 	return seq
 }
 
-// Recorder is the embedded store, keeping the audience of every event the
-// workflow appended in a committed transaction, by seq (the store of this
-// version may not give it back).
+// Recorder is the embedded store, keeping by seq the audience of every
+// event the domain appended in a committed transaction or with a call, so
+// that tests see it whether or not the store gives it back.
 type Recorder struct {
 	*sqlite.Store
 	mu       sync.Mutex
 	audience map[int64]incidents.Audience
-	// fired are the audiences of the events appended while firing timers,
-	// whose seqs the store does not return: matched to the log by order.
-	fired []incidents.Audience
+}
+
+// CreateCalls stores calls and records the audience of each call.received
+// event it created.
+func (r *Recorder) CreateCalls(ctx context.Context, calls []incidents.NewCall) ([]incidents.CreateResult, error) {
+	res, err := r.Store.CreateCalls(ctx, calls)
+	if err != nil {
+		return res, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.audience == nil {
+		r.audience = map[int64]incidents.Audience{}
+	}
+	for i, c := range res {
+		if c.Created && c.Err == nil {
+			r.audience[c.Call.Seq] = calls[i].Audience
+		}
+	}
+	return res, nil
 }
 
 // Update runs fn on the store and records the audiences of the events it

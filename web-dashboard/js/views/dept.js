@@ -7,11 +7,12 @@ import { api } from '../api.js';
 import { L, createMap, gradeColour, textTip } from '../mapview.js';
 import { h, replace, dateTime, countdown, throttle, shanghaiInput, fromShanghaiInput } from '../dom.js';
 import { t } from '../i18n.js';
-import { state, on, putTask, putIncident } from '../state.js';
+import { state, on, putTask, putIncident, supervisionTypes } from '../state.js';
 import { actionForm } from '../forms.js';
 import { beep, notify } from '../sound.js';
 import { toast } from '../toast.js';
 import { deptName, districtName, gradeBadge, taskStateBadge, isOpenTask, isOverdue, taskDeadline } from '../labels.js';
+import { errorText, incidentName, noticeText, taskInstructions } from '../messages.js';
 
 export function renderDept(root, arg) {
   // alive is false once the view is left: timers and answers that come
@@ -57,7 +58,7 @@ export function renderDept(root, arg) {
       }, h('a', { href: `#/dept/${encodeURIComponent(tk.id)}`, 'aria-current': tk.id === selected ? 'true' : false },
         h('div', {}, fresh.has(tk.id) ? h('span', { class: 'badge danger' }, t('dept.new')) : null, ' ',
           inc ? gradeBadge(inc.grade) : null, ' ', taskStateBadge(tk), ' ', h('span', { class: 'muted' }, t(`class.${tk.class}`))),
-        h('div', { class: 'task-title' }, inc?.title || tk.incident_id),
+        h('div', { class: 'task-title' }, inc ? incidentName(inc) : tk.incident_id),
         isOpenTask(tk) ? countdown(taskDeadline(tk)) : h('span', { class: 'muted' }, dateTime(tk.completed_at || tk.updated_at))));
     }));
   }
@@ -73,7 +74,7 @@ export function renderDept(root, arg) {
       const m = L.circleMarker([inc.centroid[1], inc.centroid[0]], {
         renderer: svg, radius: isOpenTask(tk) ? 10 : 6, color: '#222', weight: tk.id === selected ? 3 : 1, fillColor: colour, fillOpacity: isOpenTask(tk) ? 0.9 : 0.4,
       });
-      m.bindTooltip(() => textTip(`${inc.title} · ${t(`tstate.${tk.state}`)}`));
+      m.bindTooltip(() => textTip(`${incidentName(inc)} · ${t(`tstate.${tk.state}`)}`));
       m.on('click', () => { location.hash = `#/dept/${encodeURIComponent(tk.id)}`; });
       m.on('add', () => { const el = m.getElement(); if (el) el.dataset.taskId = tk.id; });
       markers.addLayer(m);
@@ -125,7 +126,8 @@ export function renderDept(root, arg) {
     await ensureIncident(tk.incident_id);
     tk = state.tasks.get(selected) || tk;
     const inc = state.incidents.get(tk.incident_id);
-    const key = `${tk.id}:${tk.version}:${inc?.version}`;
+    const notices = [...(state.notices.get(tk.id) || [])].reverse();
+    const key = `${tk.id}:${tk.version}:${inc?.version}:${notices.length}`;
     if (key === detailKey) return;
     detailKey = key;
     fresh.delete(tk.id);
@@ -168,14 +170,16 @@ export function renderDept(root, arg) {
     replace(detail, h('article', { dataset: { taskId: tk.id, state: tk.state } },
       h('header', {},
         h('div', {}, inc ? gradeBadge(inc.grade, true) : null, ' ', taskStateBadge(tk), ' ', h('span', { class: 'muted' }, t(`class.${tk.class}`))),
-        h('h2', {}, inc?.title || tk.incident_id)),
+        h('h2', {}, inc ? incidentName(inc) : tk.incident_id)),
       h('dl', { class: 'meta' },
         h('dt', {}, t('task.signby')), h('dd', {}, dateTime(tk.sign_by), ' ', tk.signed_at ? h('span', { class: 'muted' }, `✓ ${dateTime(tk.signed_at)}`) : countdown(tk.sign_by)),
         h('dt', {}, t('task.deadline')), h('dd', {}, dateTime(tk.deadline), ' ', isOpenTask(tk) ? countdown(tk.deadline) : null),
         inc ? [h('dt', {}, t('panel.district')), h('dd', {}, districtName(inc.district) || '—')] : null,
         inc?.lead_dept ? [h('dt', {}, t('panel.lead')), h('dd', {}, deptName(inc.lead_dept))] : null),
-      h('h3', {}, t('task.instructions')), h('p', { class: 'instructions' }, tk.instructions || '—'),
-      ext ? h('p', { class: 'extension' }, h('strong', {}, `${t('task.extension')}：`),
+      h('h3', {}, t('task.instructions')), h('p', { class: 'instructions' }, taskInstructions(tk, inc)),
+      notices.length ? [h('h3', {}, t('task.notice')), h('ul', { class: 'notices' }, notices.map((n) => h('li', { dataset: { type: n.type } },
+        h('time', {}, dateTime(n.at)), ' ', noticeText(n.data))))] : null,
+      ext ? h('p', { class: 'extension' }, h('strong', {}, t('label', { k: t('task.extension') })),
         ext.decision ? t(`task.extension.${ext.decision}`, { t: dateTime(ext.new_deadline) }) : t('task.extension.pending', { t: dateTime(ext.new_deadline), r: ext.reason })) : null,
       tk.result ? [h('h3', {}, t('task.result')), h('p', {}, tk.result)] : null,
       (tk.progress || []).length ? [h('h3', {}, t('task.progress')),
@@ -189,7 +193,7 @@ export function renderDept(root, arg) {
     if (!alive) return;
     paintList();
     paintMap();
-    paintDetail().catch((e) => toast(t('err.generic', { m: e.message }), 'error'));
+    paintDetail().catch((e) => toast(t('err.generic', { m: errorText(e) }), 'error'));
   }
 
   const repaint = later(paintAll);
@@ -198,11 +202,16 @@ export function renderDept(root, arg) {
       fresh.add(tk.id);
       beep(tk.class === 'emergency');
       ensureIncident(tk.incident_id).then(() => {
-        const title = state.incidents.get(tk.incident_id)?.title || tk.instructions || tk.incident_id;
+        const inc = state.incidents.get(tk.incident_id);
+        const title = inc ? incidentName(inc) : tk.incident_id;
         toast(t('toast.newtask', { title }), 'warn');
-        notify(t('toast.newtask', { title }), tk.instructions || '', `task-${tk.id}`);
+        notify(t('toast.newtask', { title }), taskInstructions(tk, inc), `task-${tk.id}`);
         repaint();
       });
+    }
+    if (tk.dept === state.me.dept && supervisionTypes.includes(msg.type)) {
+      const inc = state.incidents.get(tk.incident_id);
+      toast(t('toast.notice', { title: inc ? incidentName(inc) : tk.incident_id, notice: noticeText(msg.data) }), 'warn', 10000);
     }
     if (tk.id === selected) detailKey = '';
     repaint();

@@ -4,7 +4,7 @@
 // urgent call is confirmed twice: when it is stored, and when the
 // leadership group's alert about it comes back.
 
-import { api } from '../api.js';
+import { api, randomKey } from '../api.js';
 import { L, createMap, categoryColour } from '../mapview.js';
 import { h, replace, time, throttle } from '../dom.js';
 import { t, localName } from '../i18n.js';
@@ -12,6 +12,7 @@ import { state, on } from '../state.js';
 import { field, showError } from '../forms.js';
 import { toast } from '../toast.js';
 import { categoryName, gradeBadge } from '../labels.js';
+import { alertText, alertTitle, incidentName } from '../messages.js';
 
 export function renderFloor(root) {
   // alive is false once the view is left: timers and answers that come
@@ -107,7 +108,7 @@ export function renderFloor(root) {
     };
     for (const k of ['address', 'description', 'caller']) if (v[k]) body[k] = v[k];
     // The same key for retries of this call, so that a timeout never stores it twice.
-    if (!idemKey) idemKey = crypto.randomUUID();
+    if (!idemKey) idemKey = randomKey();
     submit.disabled = true;
     try {
       const data = await api('POST', '/calls', body, { headers: { 'Idempotency-Key': idemKey } });
@@ -124,8 +125,7 @@ export function renderFloor(root) {
       paintRecent();
       category.focus();
     } catch (e) {
-      if (e.field === 'location') e.field = 'lat';
-      showError(form, error, e);
+      showError(form, error, e, { location: 'lat' });
     } finally {
       submit.disabled = false;
     }
@@ -137,28 +137,35 @@ export function renderFloor(root) {
     banner.textContent = text;
   }
 
-  // An urgent alert names the call by its category and address
-  // ("紧急来电：category @ address"): match it to this seat's newest
-  // unconfirmed urgent call. The alert may arrive before the answer to the
-  // call's POST, so unmatched alerts wait a while for their call.
+  // An urgent call's alert names it by call_id. The alert may arrive
+  // before the answer to the call's POST, so alerts for calls this seat
+  // does not know yet wait a while for their call.
   const pendingAlerts = [];
   function matchAlerts() {
     for (let i = pendingAlerts.length - 1; i >= 0; i--) {
       const a = pendingAlerts[i];
-      const calls = [...mine.entries()].filter(([, m]) => m.urgent && !m.alert)
-        .map(([id]) => state.calls.get(id)).filter(Boolean)
-        .sort((x, y) => new Date(y.received_at) - new Date(x.received_at));
-      const match = calls.find((c) => (a.message || '').endsWith(c.address ? `${c.category} @ ${c.address}` : `：${c.category}`));
-      if (!match) continue;
+      const id = a.call_id ?? legacyCallOf(a);
+      const m = id && mine.get(id);
+      if (!m || !m.urgent || m.alert) continue;
       pendingAlerts.splice(i, 1);
-      mine.get(match.id).alert = a;
-      state.callIncident.set(match.id, a.incident_id);
-      showBanner(t('floor.urgent.confirmed', { title: a.title || a.incident_id }), true);
+      m.alert = a;
+      state.callIncident.set(id, a.incident_id);
+      showBanner(t('floor.urgent.confirmed', { title: alertTitle(a) || a.incident_id }), true);
     }
     if (pendingAlerts.length > 20) pendingAlerts.splice(0, pendingAlerts.length - 20);
   }
+  // legacyCallOf finds the call of an alert from a server of the previous
+  // release, which sends no call_id: its message ends with the call's
+  // category and address. To be removed with that release.
+  function legacyCallOf(a) {
+    if (typeof a.message !== 'string') return '';
+    const calls = [...mine.entries()].filter(([, m]) => m.urgent && !m.alert)
+      .map(([id]) => state.calls.get(id)).filter(Boolean)
+      .sort((x, y) => new Date(y.received_at) - new Date(x.received_at));
+    return calls.find((c) => a.message.endsWith(c.address ? `${c.category} @ ${c.address}` : `：${c.category}`))?.id || '';
+  }
   on('alert', (a) => {
-    if (!a.urgent || a.kind !== 'urgent_call') return;
+    if (a.kind !== 'urgent_call') return;
     pendingAlerts.push(a);
     matchAlerts();
     paintRecent();
@@ -169,13 +176,13 @@ export function renderFloor(root) {
     if (!incID) return null;
     const inc = state.incidents.get(incID);
     const alert = state.urgentAlerts.get(incID);
-    const title = inc?.title || alert?.title || incID;
+    const title = inc ? incidentName(inc) : (alert ? alertTitle(alert) : incID);
     const grade = inc?.grade || alert?.grade;
     if (canOpenIncidents) {
       return h('a', { class: 'incident-link', href: `#/leader/${encodeURIComponent(incID)}` }, grade ? gradeBadge(grade) : null, ' ', title);
     }
     return h('details', { class: 'incident-link' }, h('summary', {}, grade ? gradeBadge(grade) : null, ' ', t('floor.incident'), ' ', title),
-      h('p', { class: 'muted' }, alert?.message || ''), h('p', { class: 'muted' }, incID));
+      h('p', { class: 'muted' }, alert ? alertText(alert) : ''), h('p', { class: 'muted' }, incID));
   }
 
   function paintRecent() {

@@ -10,8 +10,9 @@ import { t } from '../i18n.js';
 import { state, putIncident, putTask, on } from '../state.js';
 import { actionForm } from '../forms.js';
 import {
-  categoryName, deptName, districtName, gradeBadge, taskStateBadge, categoryChip, isOverdue, taskDeadline,
+  deptName, districtName, gradeBadge, taskStateBadge, categoryChip, isOverdue, taskDeadline,
 } from '../labels.js';
+import { gradeReason, incidentName, noticeText, planReason } from '../messages.js';
 
 /**
  * incidentPanel returns {el, show(id), hide()}: a panel that follows the
@@ -110,10 +111,10 @@ export function incidentPanel({ onClose }) {
       shownKey[name] = k;
       return true;
     };
-    if (key('head', [inc.version, inc.grade, inc.state, inc.title])) {
+    if (key('head', [inc.version, inc.grade, inc.state, incidentName(inc)])) {
       replace(sections.head,
         h('div', {}, gradeBadge(inc.grade, true), ' ', h('span', { class: `istate istate-${inc.state}` }, t(`istate.${inc.state}`))),
-        h('h2', { id: 'incident-title' }, inc.title || inc.id),
+        h('h2', { id: 'incident-title' }, incidentName(inc)),
         closeButton());
     }
     if (key('meta', [inc.version])) {
@@ -123,7 +124,7 @@ export function incidentPanel({ onClose }) {
         row(t('panel.lead'), inc.lead_dept ? deptName(inc.lead_dept) : ''),
         row(t('panel.opened'), dateTime(inc.opened_at)),
         row(t('incidents.calls', { n: inc.call_count ?? inc.calls.length }), `${time(inc.first_call_at)} – ${time(inc.last_call_at)}`),
-        inc.grade_reason ? row(t('panel.gradereason'), inc.grade_reason) : null);
+        inc.grade_reason ? row(t('panel.gradereason'), gradeReason(inc.grade_reason)) : null);
       replace(sections.cats, Object.entries(inc.categories || {}).sort((a, b) => b[1] - a[1])
         .map(([c, n]) => categoryChip(c, n)));
     }
@@ -213,15 +214,17 @@ export function incidentPanel({ onClose }) {
       }));
     }
     const open = ['dispatched', 'signed', 'in_progress', 'reopened'].includes(tk.state);
+    const notice = open ? state.notices.get(tk.id)?.at(-1) : null;
     return h('li', { class: `task-row ${isOverdue(tk) ? 'is-overdue' : ''}`, dataset: { taskId: tk.id, state: tk.state } },
       h('div', { class: 'task-line' },
         h('strong', {}, deptName(tk.dept)), ' ', taskStateBadge(tk), ' ',
         open ? countdown(taskDeadline(tk)) : h('span', { class: 'muted' }, dateTime(tk.completed_at || tk.updated_at)),
-        tk.escalations ? h('span', { class: 'badge danger' }, `督办 ×${tk.escalations}`) : null),
+        tk.escalations ? h('span', { class: 'badge danger' }, t('task.escalations', { n: tk.escalations })) : null),
+      notice ? h('div', { class: 'task-notice', dataset: { type: notice.type } }, noticeText(notice.data)) : null,
       ext ? h('div', { class: 'muted' }, ext.decision ? t(`task.extension.${ext.decision}`, { t: dateTime(ext.new_deadline) })
         : t('task.extension.pending', { t: dateTime(ext.new_deadline), r: ext.reason })) : null,
-      tk.result ? h('div', {}, h('span', { class: 'muted' }, `${t('task.result')}：`), tk.result) : null,
-      (tk.progress || []).length ? h('div', { class: 'muted' }, `${t('task.progress')}：${tk.progress[tk.progress.length - 1].text}`) : null,
+      tk.result ? h('div', {}, h('span', { class: 'muted' }, t('label', { k: t('task.result') })), tk.result) : null,
+      (tk.progress || []).length ? h('div', { class: 'muted' }, t('label', { k: t('task.progress') }), tk.progress[tk.progress.length - 1].text) : null,
       actions.length ? h('div', { class: 'row-actions' }, actions) : null);
   }
 
@@ -231,7 +234,7 @@ export function incidentPanel({ onClose }) {
     const depts = [...state.departments.values()].map((d) => [d.code, deptName(d.code)]);
     const others = [...state.incidents.values()]
       .filter((o) => o.id !== inc.id && ['open', 'confirmed'].includes(o.state))
-      .map((o) => [o.id, `${o.title || o.id} (${o.id.slice(0, 10)})`]);
+      .map((o) => [o.id, `${incidentName(o)} (${o.id.slice(0, 10)})`]);
     replace(sections.actions,
       h('h3', { id: 'actions-h' }, t('panel.actions')),
       h('div', { class: 'action-list' },
@@ -303,16 +306,4 @@ export function incidentPanel({ onClose }) {
   on('reset', () => { shownKey = {}; paint(); });
 
   return { el, show, hide, get id() { return id; } };
-}
-
-/**
- * planReason words the server's reasons for a plan item ("owns
- * waterlogging", "district government of 440402") in the page's language.
- */
-function planReason(reason) {
-  let m = /^owns (\S+)$/.exec(reason || '');
-  if (m) return t('plan.owns', { c: categoryName(m[1]) });
-  m = /^district government of (\S+)$/.exec(reason || '');
-  if (m) return t('plan.district', { d: districtName(m[1]) });
-  return reason;
 }

@@ -14,6 +14,7 @@ import { incidentPanel } from './incident.js';
 import {
   categoryName, deptName, districtName, gradeBadge, taskStateBadge, isOpenTask, isOverdue, taskDeadline,
 } from '../labels.js';
+import { alertKind, alertText, alertTitle, incidentName } from '../messages.js';
 
 const callWindowMin = 60;
 
@@ -117,7 +118,7 @@ export function renderLeader(root, arg) {
       if (cur) incidentLayer.removeLayer(cur.layer);
       const layer = incidentShape(inc, svg);
       layer.on('click', () => { location.hash = `#/leader/${encodeURIComponent(inc.id)}`; });
-      layer.bindTooltip(() => textTip(`${t(`grade.short.${inc.grade}`)} · ${inc.title || inc.id}`));
+      layer.bindTooltip(() => textTip(`${t(`grade.short.${inc.grade}`)} · ${incidentName(inc)}`));
       layer.on('add', () => {
         const parts = layer.getElement ? [layer] : layer.getLayers();
         for (const p of parts) {
@@ -131,7 +132,7 @@ export function renderLeader(root, arg) {
         renderer: svg, radius: 11, color: '#111', weight: 2, fillColor: gradeColour[inc.grade] || '#666', fillOpacity: 0.95,
       });
       dot.on('click', () => { location.hash = `#/leader/${encodeURIComponent(inc.id)}`; });
-      dot.bindTooltip(() => textTip(`${t(`grade.short.${inc.grade}`)} · ${inc.title || inc.id}`));
+      dot.bindTooltip(() => textTip(`${t(`grade.short.${inc.grade}`)} · ${incidentName(inc)}`));
       dot.on('add', () => { const el = dot.getElement(); if (el) { el.dataset.incidentId = inc.id; el.classList.add('incident-marker'); } });
       const group = L.featureGroup([layer, dot]);
       group.addTo(incidentLayer);
@@ -161,11 +162,11 @@ export function renderLeader(root, arg) {
       },
       h('div', { class: 'alert-line' },
         a.grade ? gradeBadge(a.grade) : null, ' ',
-        h('strong', {}, t(`alert.kind.${a.kind}`)), ' ',
+        h('strong', {}, alertKind(a)), ' ',
         a.urgent ? h('span', { class: 'badge danger' }, t('calls.urgent')) : null,
         h('time', {}, time(a.at))),
-      h('div', { class: 'alert-title' }, a.title || ''),
-      h('div', { class: 'alert-msg muted' }, a.message || '')))));
+      h('div', { class: 'alert-title' }, alertTitle(a)),
+      h('div', { class: 'alert-msg muted' }, alertText(a))))));
     unreadBadge.textContent = state.unread > 0 ? t('alerts.unread', { n: state.unread }) : '';
     unreadBadge.hidden = state.unread === 0;
     document.title = state.unread > 0 ? `(${state.unread}) ${t('app.title')}` : t('app.title');
@@ -195,7 +196,7 @@ export function renderLeader(root, arg) {
       class: `incident-item ${panel.id === inc.id ? 'selected' : ''}`, dataset: { incidentId: inc.id, grade: inc.grade },
     }, h('a', { href: `#/leader/${encodeURIComponent(inc.id)}` },
       gradeBadge(inc.grade), ' ',
-      h('span', { class: 'incident-title' }, inc.title || inc.id), ' ',
+      h('span', { class: 'incident-title' }, incidentName(inc)), ' ',
       h('span', { class: `istate istate-${inc.state}` }, t(`istate.${inc.state}`)),
       h('div', { class: 'muted' }, t('incidents.calls', { n: inc.call_count ?? inc.calls.length }), ' · ', districtName(inc.district), ' · ', time(inc.last_call_at))))));
   }
@@ -225,7 +226,7 @@ export function renderLeader(root, arg) {
           return h('li', { class: `task-card ${isOverdue(tk, now) ? 'is-overdue' : ''}`, dataset: { taskId: tk.id, state: tk.state, dept: tk.dept } },
             h('a', { href: `#/leader/${encodeURIComponent(tk.incident_id)}` },
               h('div', {}, h('strong', {}, deptName(tk.dept)), ' ', taskStateBadge(tk)),
-              h('div', { class: 'muted' }, inc ? inc.title : tk.incident_id),
+              h('div', { class: 'muted' }, inc ? incidentName(inc) : tk.incident_id),
               isOpenTask(tk) ? countdown(taskDeadline(tk)) : h('span', { class: 'muted' }, dateTime(tk.completed_at || tk.updated_at))));
         }),
         items.length > 40 ? h('li', { class: 'muted' }, `+${items.length - 40}`) : null));
@@ -287,7 +288,7 @@ export function renderLeader(root, arg) {
         width, height: 110,
         scales: { x: { time: true } },
         axes: [{ values: (u, vals) => vals.map((v) => time(v * 1000).slice(0, 5)) }, {}],
-        series: [{}, { label: t('figures.chart.all'), stroke: '#2b7bd6', width: 2 },
+        series: [{ label: t('figures.chart.time') }, { label: t('figures.chart.all'), stroke: '#2b7bd6', width: 2 },
           { label: t('figures.chart.urgent'), stroke: '#d7191c', width: 2 }],
       }, data, chartEl);
     } else {
@@ -310,7 +311,7 @@ export function renderLeader(root, arg) {
   on('alert', (a) => {
     paintAlerts();
     beep(a.urgent || a.grade <= 2);
-    notify(`${t(`alert.kind.${a.kind}`)} · ${a.title || ''}`, a.message || '', `alert-${a.seq}`);
+    notify(`${alertKind(a)} · ${alertTitle(a)}`, alertText(a), `alert-${a.seq}`);
     const item = alertList.querySelector(`[data-seq="${a.seq}"]`);
     if (item) item.classList.add('flash');
   });

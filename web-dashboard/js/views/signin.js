@@ -3,6 +3,7 @@
 import { api } from '../api.js';
 import { h, replace } from '../dom.js';
 import { t } from '../i18n.js';
+import { errorText } from '../messages.js';
 
 /** renderSignIn shows the sign-in form in el; onSignedIn gets the session. */
 export function renderSignIn(el, { expired = false, onSignedIn }) {
@@ -23,7 +24,7 @@ export function renderSignIn(el, { expired = false, onSignedIn }) {
       } catch (e) {
         if (e.status === 401) error.textContent = t('signin.failed');
         else if (e.status === 429) error.textContent = t('signin.limited');
-        else error.textContent = t('err.generic', { m: e.message });
+        else error.textContent = t('err.generic', { m: errorText(e) });
         password.select();
       } finally {
         submit.disabled = false;

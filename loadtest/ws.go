@@ -1,20 +1,15 @@
-package main
+package loadtest
 
 import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"sort"
 	"strconv"
@@ -23,41 +18,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"flare/hub/auth"
 	"flare/incidents"
 	"flare/incidents/defaults"
 )
-
-// wsLoadConfig is the WebSocket side of `flare loadtest`.
-type wsLoadConfig struct {
-	clients   int
-	roles     string // role mix: leader=0.5,agent=0.3,dept=0.2
-	depts     string // department codes of dept clients, round robin
-	connRate  float64
-	idle      bool
-	serverPID int
-	dataDir   string
-	drain     time.Duration
-	url       string // the node the clients connect to (default: --url)
-}
-
-func (w *wsLoadConfig) register(fs interface {
-	IntVar(*int, string, int, string)
-	StringVar(*string, string, string, string)
-	Float64Var(*float64, string, float64, string)
-	BoolVar(*bool, string, bool, string)
-	DurationVar(*time.Duration, string, time.Duration, string)
-}) {
-	fs.IntVar(&w.clients, "ws-clients", 0, "WebSocket clients to connect (0: measure call intake only)")
-	fs.StringVar(&w.roles, "ws-roles", "leader=0.4,agent=0.3,dept=0.2,admin=0.1", "role mix of the WebSocket clients, as role=share pairs")
-	fs.StringVar(&w.depts, "ws-depts", "", "department codes given to dept clients in turn (default: every built-in department)")
-	fs.Float64Var(&w.connRate, "ws-connect-rate", 500, "new WebSocket connections per second while connecting")
-	fs.BoolVar(&w.idle, "ws-idle", false, "hold the connections for --duration without posting calls (memory per connection)")
-	fs.IntVar(&w.serverPID, "server-pid", 0, "pid of the Flare server on this machine, to read its RSS from /proc (default: its /metrics)")
-	fs.StringVar(&w.dataDir, "data-dir", "", "data dir holding the server's signing secret, to mint tokens for every role (or set FLARE_SECRET)")
-	fs.DurationVar(&w.drain, "ws-drain", 10*time.Second, "how long clients may take to receive the last call after posting stops")
-	fs.StringVar(&w.url, "ws-url", "", "base URL of the node the WebSocket clients connect to (default: --url; another node to measure fan-out between nodes)")
-}
 
 // loadDepts returns the department codes of --ws-depts, or those of the
 // built-in departments when it is empty.
@@ -80,8 +46,8 @@ func loadDepts(list string) ([]string, error) {
 	return codes, nil
 }
 
-// wsReport is what the load test measured of WebSocket delivery.
-type wsReport struct {
+// WSReport is what the load test measured of WebSocket delivery.
+type WSReport struct {
 	Clients            int            `json:"clients"`
 	Roles              map[string]int `json:"roles"`
 	Connected          int            `json:"connected"`
@@ -112,12 +78,6 @@ type wsReport struct {
 	RSSPerConnBytes    float64 `json:"rss_per_connection_bytes,omitempty"`     // when all are connected
 	RSSPerConnEnd      float64 `json:"rss_per_connection_end_bytes,omitempty"` // at the end of the run
 	RSSSource          string  `json:"rss_source,omitempty"`
-}
-
-// loadReport is the whole report when WebSocket clients take part.
-type loadReport struct {
-	Intake *intakeReport `json:"intake,omitempty"`
-	WS     *wsReport     `json:"ws"`
 }
 
 // latencyHist is a log-scale histogram of latencies (2% buckets from 1µs).
@@ -301,52 +261,46 @@ func serverRSS(ctx context.Context, base, adminToken string, pid int) (int64, st
 	return 0, "", errors.New("read server rss: /metrics has no process_resident_memory_bytes")
 }
 
-// runWSLoad connects the WebSocket clients, runs the intake load (unless
+// runWS connects the WebSocket clients, runs the intake load (unless
 // idle), and reports what the clients received.
-func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(string) string, stdout io.Writer) (loadReport, error) {
-	if n, err := raiseOpenFileLimit(); err != nil || n < uint64(w.clients)+256 {
-		return loadReport{}, fmt.Errorf("open file limit %d is too low for %d clients (raise ulimit -n): %v", n, w.clients, err)
-	}
-	if getenv("FLARE_SECRET") == "" && w.dataDir == "" {
-		return loadReport{}, errors.New("WebSocket clients need tokens for every role: set FLARE_SECRET or --data-dir to the server's")
-	}
-	sign, err := signer(getenv, w.dataDir)
-	if err != nil {
-		return loadReport{}, err
+func runWS(ctx context.Context, c Config) (Report, error) {
+	w := c.WS
+	if c.Issuer == nil {
+		return Report{}, errors.New("WebSocket clients need tokens for every role: set FLARE_SECRET or --data-dir to the server's")
 	}
 	issue := func(role incidents.Role, dept string) string {
 		sub := "load-" + string(role)
 		if dept != "" {
 			sub += "-" + dept
 		}
-		tok, _ := sign.Issue(auth.Principal{Subject: sub, Role: role, Dept: dept}, 24*time.Hour)
+		tok, _ := c.Issuer.Issue(auth.Principal{Subject: sub, Role: role, Dept: dept}, 24*time.Hour)
 		return tok
 	}
 	adminTok := issue(incidents.RoleAdmin, "")
-	if c.token == "" {
-		c.token = issue(incidents.RoleAgent, "")
+	if c.Token == "" {
+		c.Token = issue(incidents.RoleAgent, "")
 	}
-	counts, order, err := parseRoleMix(w.roles, w.clients)
+	counts, order, err := parseRoleMix(w.Roles, w.Clients)
 	if err != nil {
-		return loadReport{}, err
+		return Report{}, err
 	}
-	depts, err := loadDepts(w.depts)
+	depts, err := loadDepts(w.Depts)
 	if err != nil {
-		return loadReport{}, err
+		return Report{}, err
 	}
-	rep := &wsReport{Clients: w.clients, Roles: map[string]int{}, CloseCodes: map[string]int{}}
+	rep := &WSReport{Clients: w.Clients, Roles: map[string]int{}, CloseCodes: map[string]int{}}
 	for r, n := range counts {
 		rep.Roles[string(r)] = n
 	}
-	if w.url == "" {
-		w.url = c.url
+	if w.URL == "" {
+		w.URL = c.URL
 	}
-	rssBefore, rssSource, rssErr := serverRSS(ctx, w.url, adminTok, w.serverPID)
+	rssBefore, rssSource, rssErr := serverRSS(ctx, w.URL, adminTok, w.ServerPID)
 	rep.ServerRSSBefore, rep.RSSSource = rssBefore, rssSource
 
 	start := time.Now()
 	measureFrom := start.Add(time.Hour) // set when the load starts
-	wsURL := "ws" + strings.TrimPrefix(w.url, "http") + "/ws"
+	wsURL := "ws" + strings.TrimPrefix(w.URL, "http") + "/ws"
 	clients := make([]*loadClient, len(order))
 	tokens := map[string]string{}
 	for i, role := range order {
@@ -375,20 +329,29 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 	)
 	pollers, err := startWSPollers(runCtx, &wg)
 	if err != nil {
-		return loadReport{}, err
+		return Report{}, err
 	}
-	interval := time.Duration(float64(time.Second) / w.connRate)
-	sem := make(chan struct{}, 64)
-	next := time.Now()
-	for _, lc := range clients {
-		if d := time.Until(next); d > 0 {
-			time.Sleep(d)
+	// stop ends the clients and waits for them.
+	stop := func() {
+		stopClients()
+		if pollers == nil { // with epoll loops, they close the sockets as they stop
+			for _, lc := range clients {
+				lc.closeNow()
+			}
 		}
-		next = next.Add(interval)
+		wg.Wait()
+	}
+	// A token bucket paces the dials; at most 64 are in flight.
+	lim := rate.NewLimiter(rate.Limit(w.ConnectRate), 1)
+	sem := make(chan struct{}, 64)
+	var dials sync.WaitGroup
+	for _, lc := range clients {
+		if lim.Wait(ctx) != nil {
+			break
+		}
 		sem <- struct{}{}
-		wg.Add(1)
-		go func(lc *loadClient) {
-			defer wg.Done()
+		dials.Add(1)
+		wg.Go(func() {
 			err := lc.dial(runCtx, 0)
 			<-sem
 			if err != nil {
@@ -398,26 +361,27 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 					firstFail = err.Error()
 				}
 				failMu.Unlock()
+				dials.Done()
 				return
 			}
 			connected.Add(1)
+			dials.Done()
 			lc.readLoop(runCtx, pollers)
-		}(lc)
-		if ctx.Err() != nil {
-			break
-		}
+		})
 	}
-	for len(sem) > 0 { // the last dials
-		time.Sleep(10 * time.Millisecond)
-	}
+	dials.Wait()
 	rep.ConnectSeconds = time.Since(start).Seconds()
 	rep.Connected, rep.ConnectFailures = int(connected.Load()), int(failed.Load())
 	if firstFail != "" {
-		fmt.Fprintf(stdout, "first connection failure: %s\n", firstFail)
+		fmt.Fprintf(c.Progress, "first connection failure: %s\n", firstFail)
 	}
-	time.Sleep(2 * time.Second) // let the server settle
+	// Let the server settle before reading its memory.
+	select {
+	case <-time.After(2 * time.Second):
+	case <-ctx.Done():
+	}
 	if rssErr == nil {
-		if rss, _, err := serverRSS(ctx, w.url, adminTok, w.serverPID); err == nil {
+		if rss, _, err := serverRSS(ctx, w.URL, adminTok, w.ServerPID); err == nil {
 			rep.ServerRSSConnected = rss
 			if rep.Connected > 0 {
 				rep.RSSPerConnBytes = float64(rss-rssBefore) / float64(rep.Connected)
@@ -425,28 +389,29 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 		}
 	}
 
-	var out loadReport
+	var out Report
 	out.WS = rep
-	measureFrom = time.Now().Add(c.warmup)
+	measureFrom = time.Now().Add(c.Warmup)
 	for _, lc := range clients {
 		lc.measureFrom.Store(measureFrom.UnixNano())
 	}
 	var lastSeq int64
 	var acked []int64
-	if w.idle {
+	if w.Idle {
 		select {
-		case <-time.After(c.duration):
+		case <-time.After(c.Duration):
 		case <-ctx.Done():
 		}
 	} else {
-		ir, err := loadIntake(ctx, c)
+		ir, err := runIntake(ctx, c)
 		if err != nil {
-			return loadReport{}, err
+			stop()
+			return Report{}, err
 		}
 		out.Intake = &ir
 		lastSeq, acked = ir.LastSeq, ir.acked
 		// Let the clients receive the last call.
-		deadline := time.Now().Add(w.drain)
+		deadline := time.Now().Add(w.Drain)
 		for time.Now().Before(deadline) {
 			behind := false
 			for _, lc := range clients {
@@ -462,24 +427,18 @@ func runWSLoad(ctx context.Context, c loadConfig, w wsLoadConfig, getenv func(st
 		}
 	}
 	measured := time.Since(measureFrom)
-	if w.idle {
-		measured = c.duration
+	if w.Idle {
+		measured = c.Duration
 	}
 	if rssErr == nil {
-		if rss, _, err := serverRSS(ctx, w.url, adminTok, w.serverPID); err == nil {
+		if rss, _, err := serverRSS(ctx, w.URL, adminTok, w.ServerPID); err == nil {
 			rep.ServerRSSEnd = rss
 			if rep.Connected > 0 {
 				rep.RSSPerConnEnd = float64(rss-rssBefore) / float64(rep.Connected)
 			}
 		}
 	}
-	stopClients()
-	if pollers == nil { // with epoll loops, they close the sockets as they stop
-		for _, lc := range clients {
-			lc.closeNow()
-		}
-	}
-	wg.Wait()
+	stop()
 
 	var hist, serverHist latencyHist
 	var measuredMsgs int64
@@ -591,192 +550,6 @@ func (lc *loadClient) readLoop(ctx context.Context, ps *wsPollers) {
 	}
 }
 
-// rawWS is a minimal WebSocket client for the load test: text messages in,
-// pongs and close replies out. It spends far less CPU per message than a
-// general library, leaving the machine to the server being measured. Its
-// bytes come either from its connection (read) or, on Linux, from a shared
-// epoll loop (wsPollers) that owns the socket once it is handed over.
-type rawWS struct {
-	nc   net.Conn
-	br   *bufio.Reader // the connection as dialled; may hold the first frames
-	fd   int           // the socket, once an epoll loop owns it; else -1
-	pend []byte        // received bytes not yet parsed into frames
-	msg  []byte        // a fragmented message being gathered
-}
-
-// closeFrameError is the server's close frame.
-type closeFrameError struct {
-	code   int
-	reason string
-}
-
-func (e *closeFrameError) Error() string {
-	return fmt.Sprintf("closed by the server: %d %s", e.code, e.reason)
-}
-
-// dialRawWS opens a WebSocket to u (ws://host:port/path?query) with a
-// bearer token. It returns the server's refusal (status and body) as an
-// error.
-func dialRawWS(ctx context.Context, u, token string) (*rawWS, error) {
-	pu, err := url.Parse(u)
-	if err != nil {
-		return nil, err
-	}
-	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", pu.Host)
-	if err != nil {
-		return nil, err
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = nc.SetDeadline(dl)
-	}
-	var key [16]byte
-	_, _ = rand.Read(key[:])
-	k := base64.StdEncoding.EncodeToString(key[:])
-	req := "GET " + pu.RequestURI() + " HTTP/1.1\r\nHost: " + pu.Host +
-		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + k +
-		"\r\nAuthorization: Bearer " + token + "\r\n\r\n"
-	if _, err := io.WriteString(nc, req); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	br := bufio.NewReaderSize(nc, 4096)
-	res, err := http.ReadResponse(br, nil)
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	if res.StatusCode != http.StatusSwitchingProtocols {
-		b, _ := io.ReadAll(io.LimitReader(res.Body, 300))
-		nc.Close()
-		return nil, fmt.Errorf("%d %s", res.StatusCode, bytes.TrimSpace(b))
-	}
-	_ = nc.SetDeadline(time.Time{})
-	return &rawWS{nc: nc, br: br, fd: -1}, nil
-}
-
-// read receives from the connection until it fails or the server closes
-// it, passing each text message to deliver.
-func (w *rawWS) read(deliver func([]byte)) error {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := w.br.Read(buf)
-		if n > 0 {
-			if ferr := w.feed(buf[:n], deliver); ferr != nil {
-				return ferr
-			}
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// feed takes received bytes and passes each complete text message to
-// deliver (the message is valid during the call), answering pings on the
-// way. It returns *closeFrameError when the server closes.
-func (w *rawWS) feed(data []byte, deliver func([]byte)) error {
-	b := data
-	if len(w.pend) > 0 {
-		w.pend = append(w.pend, data...)
-		b = w.pend
-	}
-	for {
-		op, fin, payload, size, err := parseFrame(b)
-		if err != nil {
-			return err
-		}
-		if size == 0 {
-			break
-		}
-		b = b[size:]
-		switch op {
-		case 0x9: // ping: answer with the same payload
-			if err := w.writeFrame(0xA, payload); err != nil {
-				return err
-			}
-		case 0xA: // pong
-		case 0x8: // close: answer and report the code
-			ce := &closeFrameError{code: 1005}
-			if len(payload) >= 2 {
-				ce.code, ce.reason = int(binary.BigEndian.Uint16(payload)), string(payload[2:])
-			}
-			_ = w.writeFrame(0x8, payload[:min(len(payload), 2)])
-			return ce
-		default:
-			switch {
-			case fin && len(w.msg) == 0:
-				deliver(payload)
-			case fin:
-				deliver(append(w.msg, payload...))
-				w.msg = w.msg[:0]
-			default:
-				w.msg = append(w.msg, payload...)
-			}
-		}
-	}
-	// Keep what is left of an incomplete frame.
-	w.pend = append(w.pend[:0], b...)
-	return nil
-}
-
-// parseFrame reads the server frame at the start of b (servers do not
-// mask). It returns size 0 when b does not hold the whole frame yet.
-func parseFrame(b []byte) (op byte, fin bool, payload []byte, size int, err error) {
-	if len(b) < 2 {
-		return 0, false, nil, 0, nil
-	}
-	fin, op = b[0]&0x80 != 0, b[0]&0x0f
-	n, h := uint64(b[1]&0x7f), 2
-	switch n {
-	case 126:
-		if len(b) < 4 {
-			return 0, false, nil, 0, nil
-		}
-		n, h = uint64(binary.BigEndian.Uint16(b[2:4])), 4
-	case 127:
-		if len(b) < 10 {
-			return 0, false, nil, 0, nil
-		}
-		n, h = binary.BigEndian.Uint64(b[2:10]), 10
-	}
-	if n > 16<<20 {
-		return 0, false, nil, 0, fmt.Errorf("frame of %d bytes", n)
-	}
-	if uint64(len(b)-h) < n {
-		return 0, false, nil, 0, nil
-	}
-	return op, fin, b[h : h+int(n)], h + int(n), nil
-}
-
-// writeFrame writes one masked frame (clients must mask).
-func (w *rawWS) writeFrame(op byte, p []byte) error {
-	if len(p) > 125 {
-		return errors.New("control payload too long")
-	}
-	f := make([]byte, 0, 6+len(p))
-	var mask [4]byte
-	_, _ = rand.Read(mask[:])
-	f = append(f, 0x80|op, 0x80|byte(len(p)))
-	f = append(f, mask[:]...)
-	for i, b := range p {
-		f = append(f, b^mask[i%4])
-	}
-	if w.fd >= 0 {
-		return writeSocket(w.fd, f)
-	}
-	_ = w.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	_, err := w.nc.Write(f)
-	return err
-}
-
-// close closes the connection unless an epoll loop owns the socket (the
-// loop closes it).
-func (w *rawWS) close() {
-	if w.fd < 0 {
-		w.nc.Close()
-	}
-}
-
 var (
 	seqPrefix     = []byte(`{"seq":`)
 	stampField    = []byte(`"description":`)
@@ -864,8 +637,8 @@ func (lc *loadClient) observe(msg []byte) {
 	}
 }
 
-// printWSReport writes the text summary.
-func printWSReport(w io.Writer, r *wsReport) {
+// writeText writes the WebSocket part of the text summary.
+func (r *WSReport) writeText(w io.Writer) {
 	roles := make([]string, 0, len(r.Roles))
 	for k, v := range r.Roles {
 		roles = append(roles, fmt.Sprintf("%s %d", k, v))
