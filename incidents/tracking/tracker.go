@@ -9,8 +9,9 @@
 // The tracker's concerns have a file each: the identity map of clusters to
 // incidents (identity.go), the refresh throttle and write batching of big
 // incidents (throttle.go), the incidents' calls and shape (incident.go),
-// repeat calls (repeats.go), urgent calls (urgent.go) and grading
-// (grade.go). Runner (runner.go) runs a tracker on the node that leads the
+// repeat calls (repeats.go), urgent calls (urgent.go), grading by size
+// (grade.go) and by how unusual a cluster is for its place, hour and kind of
+// call, with the hot spots below the alert level (surge.go). Runner (runner.go) runs a tracker on the node that leads the
 // detector.
 package tracking
 
