@@ -40,8 +40,10 @@ type surge struct {
 	sched    geo.ScoreSchedule
 	verdicts map[string]verdict
 	hot      map[string]Hotspot
-	hotDirty bool
-	live     *Live
+	// maxWeight is the heaviest category weight of the grading.
+	maxWeight float64
+	hotDirty  bool
+	live      *Live
 }
 
 // verdict is a cluster's grade by its surge: 0 for a hot spot.
@@ -84,7 +86,10 @@ func (t *Tracker) UseBaseline(b *geo.Baseline, opts SurgeOptions) {
 		opts.Grading = geo.DefaultGrading()
 	}
 	t.surge = surge{on: true, opts: opts, base: b, scorer: geo.NewScorer(b, opts.Calibration.Ladder),
-		verdicts: map[string]verdict{}, hot: map[string]Hotspot{}, live: opts.Live}
+		verdicts: map[string]verdict{}, hot: map[string]Hotspot{}, live: opts.Live, maxWeight: 1}
+	for _, w := range opts.Grading.Weights {
+		t.surge.maxWeight = math.Max(t.surge.maxWeight, w)
+	}
 	t.surge.live.publish(b, nil)
 }
 
@@ -162,8 +167,11 @@ func (t *Tracker) judgeAll(evs []geo.Event) {
 		}
 		sg := s.scorer.Score(d.Rule(), f, now)
 		ri := s.cal.RecurrenceDays(e.Rule, sg.Score)
-		c, _ := d.Cluster(e.Cluster)
-		g := incidents.Grade(s.opts.Grading.Grade(ri, c.Categories))
+		g := incidents.Grade(0)
+		if ri*s.maxWeight >= s.opts.Grading.Levels[0] { // else a hot spot whatever its categories
+			c, _ := d.Cluster(e.Cluster)
+			g = incidents.Grade(s.opts.Grading.Grade(ri, c.Categories))
+		}
 		s.verdicts[k] = verdict{grade: g, reason: incidents.GradeReason{Kind: incidents.GradeBySurge,
 			Observed: sg.Observed, Expected: round3(sg.Expected), Score: round3(sg.Score),
 			RecurrenceDays: round3(ri), WindowS: int(sg.Window / time.Second)}}
