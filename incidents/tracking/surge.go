@@ -141,6 +141,10 @@ func (t *Tracker) judgeAll(evs []geo.Event) {
 		}
 	}
 	warm = warm && s.cal != nil
+	// The scores read the baseline while the API may read it too, and a
+	// read may rebase its weights: they take the lock as well.
+	s.live.lock()
+	defer s.live.unlock()
 	for _, e := range evs {
 		k := clusterKey(e.Rule, e.Cluster)
 		switch e.Kind {
@@ -254,8 +258,8 @@ func surgeGrade(v verdict, urgentCalls int) (incidents.Grade, incidents.GradeRea
 }
 
 // Live is what the node's running tracker shares with the API: its
-// baseline, read under a lock the tracker holds while it changes it, and
-// its hot spots, copied at each change. Only the node that runs the
+// baseline, read under a lock the tracker holds while it uses it, and its
+// hot spots, copied at each change. Only the node that runs the
 // detector has one; elsewhere Baseline reports false.
 type Live struct {
 	mu   sync.Mutex
