@@ -14,6 +14,7 @@ import (
 	"flare/hub"
 	"flare/hub/auth"
 	"flare/incidents"
+	"flare/incidents/tracking"
 )
 
 // Config is what a Server needs.
@@ -53,6 +54,10 @@ type Config struct {
 	SessionTTL time.Duration
 	// Districts, when set, is served as GeoJSON at GET /api/v1/districts.
 	Districts *incidents.Regions
+	// Baseline is where the node's detector publishes its baseline of
+	// normal call levels and its hot spots, served at GET /api/v1/baseline;
+	// it answers 503 on a node that does not run the detector now.
+	Baseline *tracking.Live
 	// Dashboard, when set, serves every path no other route takes: the web
 	// dashboard's pages and assets.
 	Dashboard http.Handler
@@ -148,6 +153,8 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/v1/categories", s.authorizeFunc(s.handleCategories, incidents.OpReadReference))
 	s.mux.Handle("GET /api/v1/me", s.authorizeFunc(s.handleMe, incidents.OpReadReference))
 	s.mux.Handle("GET /api/v1/presence", s.authorizeFunc(s.handlePresence, incidents.OpReadPresence))
+	// The baseline, like presence, is for leaders and admins.
+	s.mux.Handle("GET /api/v1/baseline", s.authorizeFunc(s.handleBaseline, incidents.OpReadPresence))
 	s.mux.HandleFunc("GET /ws", s.handleWS)
 	s.workflowRoutes()
 	s.dashboardRoutes()

@@ -32,6 +32,13 @@ type testServer struct {
 
 func newTestServer(tb testing.TB) *testServer {
 	tb.Helper()
+	return newTestServerWith(tb, nil)
+}
+
+// newTestServerWith is newTestServer with edit applied to the server's
+// configuration.
+func newTestServerWith(tb testing.TB, edit func(*api.Config)) *testServer {
+	tb.Helper()
 	store := api.OpenTestStore(tb)
 	tax, err := incidents.ParseTaxonomy(defaults.Categories)
 	if err != nil {
@@ -54,10 +61,14 @@ func newTestServer(tb testing.TB) *testServer {
 		OnStored: func(n int) { metrics.CallsIngested.Add(float64(n)) },
 	})
 	tb.Cleanup(func() { intake.Close(context.Background()) })
-	srv, err := api.New(api.Config{
+	cfg := api.Config{
 		Store: instrumented, Intake: intake, Signer: signer, Metrics: metrics,
 		Logger: zerolog.Nop(), Ready: store.Ready, Now: clock,
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	srv, err := api.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

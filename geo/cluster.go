@@ -24,6 +24,8 @@ type Cluster struct {
 	// received; CoreCalls lists the core calls the same way.
 	Calls     []string
 	CoreCalls []string
+	// Times lists the member calls' times, in the order of Calls.
+	Times []time.Time
 	// Centroid is the mean position of the member calls, [lon, lat].
 	Centroid orb.Point
 	// Hull is the convex hull of the member calls, an orb.Polygon; when the
@@ -123,11 +125,50 @@ func (d *Detector) Clusters() []Cluster {
 // when there is none. It costs time in proportion to the cluster's calls and
 // their neighbours, not to the window.
 func (d *Detector) Cluster(id ClusterID) (Cluster, bool) {
-	c := d.byID[id]
-	if c == nil || c.dead {
+	members, ok := d.members(id, nil)
+	if !ok {
 		return Cluster{}, false
 	}
-	var members []int32
+	d.sortMembers(members)
+	return d.summarise(id, members), true
+}
+
+// Footprint returns the footprint of the live cluster with the id, what its
+// surge score needs, and false when there is none. It costs what Cluster
+// does without the hull, ids and counts.
+func (d *Detector) Footprint(id ClusterID) (Footprint, bool) {
+	members, ok := d.members(id, d.fpBuf[:0])
+	d.fpBuf = members[:0]
+	if !ok {
+		return Footprint{}, false
+	}
+	f := Footprint{Times: make([]time.Time, len(members))}
+	// The centroid as Centroid computes it.
+	ref := d.pts[members[0]].lon
+	var sx, sy float64
+	for i, m := range members {
+		p := &d.pts[m]
+		f.Times[i] = time.Unix(0, p.t).UTC()
+		sx += unwrap(p.lon, ref)
+		sy += p.lat
+	}
+	n := float64(len(members))
+	f.Centroid = orb.Point{normLonClosed(sx / n), sy / n}
+	for _, m := range members {
+		p := &d.pts[m]
+		f.Radius = math.Max(f.Radius, distance(f.Centroid, orb.Point{p.lon, p.lat}))
+	}
+	return f, true
+}
+
+// members appends the member points of the live cluster with the id to dst,
+// in no particular order.
+func (d *Detector) members(id ClusterID, dst []int32) ([]int32, bool) {
+	c := d.byID[id]
+	if c == nil || c.dead {
+		return dst, false
+	}
+	members := dst
 	for _, cl := range c.cells {
 		for _, e := range cl.entries() {
 			if !d.hot[e.idx].core {
@@ -144,8 +185,7 @@ func (d *Detector) Cluster(id ClusterID) (Cluster, bool) {
 			}
 		}
 	}
-	d.sortMembers(members)
-	return d.summarise(id, members), true
+	return members, true
 }
 
 func (d *Detector) sortMembers(members []int32) {
@@ -205,6 +245,7 @@ func (d *Detector) summarise(id ClusterID, idx []int32) Cluster {
 		Rule:       d.rule.Name,
 		ID:         id,
 		Calls:      make([]string, 0, len(idx)),
+		Times:      make([]time.Time, 0, len(idx)),
 		Categories: make(map[string]int),
 		Growth:     growth,
 	}
@@ -213,6 +254,7 @@ func (d *Detector) summarise(id ClusterID, idx []int32) Cluster {
 	for _, i := range idx {
 		p := &d.pts[i]
 		c.Calls = append(c.Calls, p.id)
+		c.Times = append(c.Times, time.Unix(0, p.t).UTC())
 		if d.hot[i].core {
 			c.CoreCalls = append(c.CoreCalls, p.id)
 		}

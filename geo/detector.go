@@ -75,6 +75,7 @@ type Detector struct {
 	live   int
 
 	// Scratch space reused across calls.
+	fpBuf    []int32   // members, for Footprint
 	nbuf     []nref    // neighbour lists; see nbrs.go
 	freeRuns [][]int32 // free runs of nbuf by size class
 	spanBuf  []span

@@ -47,6 +47,7 @@ const (
 	GradeByCalls      = "calls"       // the cluster's size against the rule that found it
 	GradeByUrgentCall = "urgent_call" // an urgent call opened it or raised it to grade III
 	GradeByLeader     = "manual"      // a leader's regrade
+	GradeBySurge      = "surge"       // the cluster is unusual for its place, hour and kind of call
 	gradeLegacy       = "legacy"      // a record written before reasons were data: Note holds its text
 )
 
@@ -68,6 +69,16 @@ type GradeReason struct {
 	// manual).
 	Actor string `json:"actor,omitempty"`
 	Note  string `json:"note,omitempty"`
+	// Observed, Expected, Score, RecurrenceDays and WindowS: the surge
+	// (kind surge): the cluster's calls in the window of WindowS seconds
+	// where they were most unusual, the calls the baseline expected there,
+	// the score, and how often, in days, a surge that strong would appear
+	// by chance somewhere in the area.
+	Observed       int     `json:"observed,omitempty"`
+	Expected       float64 `json:"expected,omitempty"`
+	Score          float64 `json:"score,omitempty"`
+	RecurrenceDays float64 `json:"recurrence_days,omitempty"`
+	WindowS        int     `json:"window_s,omitempty"`
 	// MergedFrom is the incident whose grade, with this reason, the
 	// incident took when it was merged into it.
 	MergedFrom string `json:"merged_from,omitempty"`

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -57,6 +58,9 @@ type detectFlags struct {
 	at         timeList
 	format     string
 	strict     bool
+	alerts     bool
+	history    string
+	warmup     time.Duration
 	given      map[string]bool
 }
 
@@ -141,6 +145,9 @@ func runDetect(ctx context.Context, args []string, getenv func(string) string, s
 	fs.Var(&f.at, "at", "RFC 3339 time at which to print the clusters; repeatable (default: the last call's time)")
 	fs.StringVar(&f.format, "format", "json", "output: json (one line per --at) or geojson (one FeatureCollection line per --at)")
 	fs.BoolVar(&f.strict, "strict", false, "stop with an error at the first malformed row instead of skipping it")
+	fs.BoolVar(&f.alerts, "alerts", false, "print one JSON line per alert as it would have been raised live, instead of the clusters at --at times")
+	fs.StringVar(&f.history, "history", "", "with --alerts: a file of earlier calls that warm the baseline before --in")
+	fs.DurationVar(&f.warmup, "warmup", geo.DefaultWarmup, "with --alerts: how much of the stream the baseline sees before anything alerts")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -162,6 +169,15 @@ func runDetect(ctx context.Context, args []string, getenv func(string) string, s
 	calls, err := readDetectInput(f.in, f.strict, stderr)
 	if err != nil {
 		return fmt.Errorf("detect: %w", err)
+	}
+	if f.alerts {
+		if len(f.at) > 0 {
+			return errors.New("detect: --at and --alerts do not go together")
+		}
+		return detectAlerts(ctx, &f, rules, calls, stdout, stderr)
+	}
+	if f.given["history"] || f.given["warmup"] {
+		return errors.New("detect: --history and --warmup need --alerts")
 	}
 	set, err := geo.NewSet(rules, geo.Options{})
 	if err != nil {
@@ -224,6 +240,72 @@ func runDetect(ctx context.Context, args []string, getenv func(string) string, s
 	for _, l := range lines {
 		if _, err := stdout.Write(l); err != nil {
 			return fmt.Errorf("detect: write: %w", err)
+		}
+	}
+	return nil
+}
+
+// alertLine is one line of flare detect --alerts.
+type alertLine struct {
+	At             string     `json:"at"`
+	Grade          string     `json:"grade"`
+	Calls          []string   `json:"calls"`
+	Observed       int        `json:"observed"`
+	Expected       float64    `json:"expected"`
+	Score          float64    `json:"score"`
+	RecurrenceDays float64    `json:"recurrence_days"`
+	Centroid       [2]float64 `json:"centroid"`
+	Rule           string     `json:"rule"`
+}
+
+// detectAlerts is flare detect --alerts: it runs the rules over the calls
+// in time order with a baseline learnt from the same stream (and --history
+// before it), and prints each alert as it would have been raised.
+func detectAlerts(ctx context.Context, f *detectFlags, rules []geo.Rule, calls []callfile.Call, stdout, stderr io.Writer) error {
+	w, err := geo.NewWatch(rules, geo.WatchOptions{Warmup: f.warmup})
+	if err != nil {
+		return fmt.Errorf("detect: %w", err)
+	}
+	if f.history != "" {
+		past, err := readDetectInput(f.history, f.strict, stderr)
+		if err != nil {
+			return fmt.Errorf("detect: history: %w", err)
+		}
+		for _, c := range past {
+			if len(calls) > 0 && !c.ReceivedAt.Before(calls[0].ReceivedAt) {
+				break
+			}
+			w.Learn(geo.Point{ID: c.ID, Time: c.ReceivedAt, Lat: c.Lat, Lon: c.Lon, Category: c.Category})
+		}
+	}
+	round := func(v float64, digits float64) float64 {
+		p := math.Pow(10, digits)
+		return math.Round(v*p) / p
+	}
+	enc := json.NewEncoder(stdout)
+	for i, c := range calls {
+		if i%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		alerts, err := w.Add(geo.Point{ID: c.ID, Time: c.ReceivedAt, Lat: c.Lat, Lon: c.Lon, Category: c.Category})
+		if err != nil {
+			if f.strict {
+				return fmt.Errorf("detect: %s: line %d: %w", f.in, c.Line, err)
+			}
+			fmt.Fprintf(stderr, "flare detect: %s: line %d: %v (skipped)\n", f.in, c.Line, err)
+			continue
+		}
+		for _, a := range alerts {
+			err := enc.Encode(alertLine{
+				At: a.At.In(c.ReceivedAt.Location()).Format(time.RFC3339Nano), Grade: a.Grade.String(), Calls: a.Calls,
+				Observed: a.Surge.Observed, Expected: round(a.Surge.Expected, 4), Score: round(a.Surge.Score, 3),
+				RecurrenceDays: round(a.RecurrenceDays, 2), Centroid: [2]float64{round(a.Centroid[0], 7), round(a.Centroid[1], 7)}, Rule: a.Rule,
+			})
+			if err != nil {
+				return fmt.Errorf("detect: write: %w", err)
+			}
 		}
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"flare/api"
+	"flare/geo"
 	"flare/hub"
 	"flare/hub/auth"
 	"flare/hub/redisbroker"
@@ -236,9 +237,16 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 		Store: api.InstrumentWorkflowStore(store, metrics), Taxonomy: taxonomy, Departments: setup.departments, Jurisdictions: setup.districts,
 		Limits: setup.limits, AutoDispatch: setup.grade,
 	})
+	// The detector's baseline of normal call levels, rebuilt from the
+	// store's last 28 days at each start or takeover; the API reads it on
+	// the node that runs the detector (docs/DETECT.md).
+	baseline := &tracking.Live{}
 	runner, err := tracking.NewRunner(tracking.RunnerConfig{
 		Workflow: workflow, Rules: setup.rules, Lateness: c.workflow.lateness, Log: log,
 		NoDetector: !c.workflow.detector,
+		ListCalls:  store.ListCalls,
+		Baseline:   geo.BaselineOptions{Zone: hotlineZone()},
+		Surge:      tracking.SurgeOptions{Live: baseline},
 	})
 	if err != nil {
 		return err
@@ -256,6 +264,7 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 		Broadcaster: broadcaster,
 		Workflow:    workflow,
 		Users:       store, SessionTTL: c.sessionTTL, Districts: setup.districts, Dashboard: dash,
+		Baseline: baseline,
 		WS: hub.WSConfig{
 			AllowedOrigins: splitList(c.allowedOrigins),
 			MaxConns:       c.wsMaxConns,
@@ -329,4 +338,13 @@ func loopbackURL(addr net.Addr) string {
 		return fmt.Sprintf("http://127.0.0.1:%d", tcp.Port)
 	}
 	return "http://" + addr.String()
+}
+
+// hotlineZone is the zone of the hour of the week of the detector's
+// baseline: the city's, China Standard Time.
+func hotlineZone() *time.Location {
+	if z, err := time.LoadLocation("Asia/Shanghai"); err == nil {
+		return z
+	}
+	return time.FixedZone("CST", 8*3600)
 }

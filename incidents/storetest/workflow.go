@@ -63,7 +63,8 @@ func fullIncident(id string) incidents.Incident {
 	return incidents.Incident{
 		ID: id, Version: 1, State: incidents.IncidentClosed, Grade: incidents.GradeII,
 		GradeReason: incidents.GradeReason{Kind: incidents.GradeByCalls, Calls: 12, MinCalls: 5, Hazard: true, Recent: 10, UrgentCalls: 1,
-			CallID: "c1", Actor: "leader-1", Note: "积水深", MergedFrom: "i-old"},
+			CallID: "c1", Actor: "leader-1", Note: "积水深", MergedFrom: "i-old",
+			Observed: 9, Expected: 0.42, Score: 17.5, RecurrenceDays: 812.5, WindowS: 1800},
 		GradeManual: true, Title: "前山街道内涝", Category: "waterlogging", Source: "cluster",
 		Rule: "waterlogging", Calls: []string{"c1", "c2"}, CallCount: 2, UrgentCalls: 1,
 		Categories: map[string]int{"waterlogging": 2, "traffic": 1}, Centroid: [2]float64{113.5767, 22.2707},

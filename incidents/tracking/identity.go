@@ -141,8 +141,14 @@ func (t *Tracker) track(ctx context.Context, tx incidents.Tx, key string, c geo.
 		}
 	}
 	if len(cands) == 0 {
+		if v, judged := t.surge.verdict(key); judged && v.grade == 0 {
+			t.surge.hotspot(key, c, v, t.wf.Now())
+			return nil
+		}
+		t.surge.unhot(key)
 		return t.open(ctx, tx, key, c)
 	}
+	t.surge.unhot(key)
 	sort.Slice(cands, func(i, j int) bool { return cands[i].OpenedAt.Before(cands[j].OpenedAt) })
 	target := cands[0]
 	if len(cands) > 1 {

@@ -21,7 +21,7 @@ func (t *Tracker) open(ctx context.Context, tx incidents.Tx, key string, c geo.C
 		return err
 	}
 	t.cluster[key] = inc.ID
-	inc.Grade, inc.GradeReason = AutoGrade(inc.CallCount, inc.Categories, inc.UrgentCalls, c.Recent, t.byRule[c.Rule].MinCalls)
+	inc.Grade, inc.GradeReason = t.autoGrade(inc, key, c)
 	if err := t.wf.OpenIncident(ctx, tx, &inc, ""); err != nil {
 		return err
 	}
@@ -55,8 +55,8 @@ func (t *Tracker) update(ctx context.Context, tx incidents.Tx, inc incidents.Inc
 	// attached the calls first.
 	raised := false
 	if !inc.GradeManual {
-		g, reason := AutoGrade(inc.CallCount, inc.Categories, inc.UrgentCalls, c.Recent, t.byRule[c.Rule].MinCalls)
-		if g.AtLeast(inc.Grade) && g != inc.Grade {
+		g, reason := t.autoGrade(inc, key, c)
+		if g != 0 && g.AtLeast(inc.Grade) && g != inc.Grade {
 			inc.Grade, inc.GradeReason, raised = g, reason, true
 		}
 	}
@@ -69,6 +69,16 @@ func (t *Tracker) update(ctx context.Context, tx incidents.Tx, inc incidents.Inc
 	}
 	delete(t.held, inc.ID)
 	return t.put(ctx, tx, inc, prev, incidents.Change{Type: incidents.EventIncidentUpdated, GradeRaised: true})
+}
+
+// autoGrade returns the automatic grade of an incident from one of its
+// clusters: by the cluster's surge once the baseline is warm (see
+// UseBaseline; 0 for a hot spot), else by its size (AutoGrade).
+func (t *Tracker) autoGrade(inc incidents.Incident, key string, c geo.Cluster) (incidents.Grade, incidents.GradeReason) {
+	if v, judged := t.surge.verdict(key); judged {
+		return surgeGrade(v, inc.UrgentCalls)
+	}
+	return AutoGrade(inc.CallCount, inc.Categories, inc.UrgentCalls, c.Recent, t.byRule[c.Rule].MinCalls)
 }
 
 // attach adds calls to inc (in memory and in the store) and returns how

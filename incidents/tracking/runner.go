@@ -38,6 +38,20 @@ type RunnerConfig struct {
 	// NoDetector keeps this node out of the race for the detector lease:
 	// a node that only takes calls and serves dashboards.
 	NoDetector bool
+	// ListCalls, when set, reads the store's calls (newest first, as
+	// incidents.Store.ListCalls): the tracker then rebuilds a baseline of
+	// normal call levels from the History before its window at each start
+	// or takeover, and judges its clusters by it (see UseBaseline).
+	ListCalls func(ctx context.Context, f incidents.CallFilter) ([]incidents.Call, error)
+	// History is how far back the baseline is rebuilt from (default 28
+	// days), and MaxHistory the most calls read for it (default 1,000,000;
+	// the newest are kept).
+	History    time.Duration
+	MaxHistory int
+	// Baseline and Surge tune the baseline and the judgement; Surge.Live,
+	// when set, is where the API reads them.
+	Baseline geo.BaselineOptions
+	Surge    SurgeOptions
 }
 
 // Runner does a node's background work: on every node it fires due
@@ -56,6 +70,12 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	}
 	if cfg.Tick == 0 {
 		cfg.Tick = time.Second
+	}
+	if cfg.History <= 0 {
+		cfg.History = 28 * 24 * time.Hour
+	}
+	if cfg.MaxHistory <= 0 {
+		cfg.MaxHistory = 1_000_000
 	}
 	if err := geo.ValidateRules(cfg.Rules); err != nil {
 		return nil, err
@@ -124,6 +144,7 @@ func (r *Runner) lead(ctx context.Context) {
 			}
 		}
 		cancel()
+		r.cfg.Surge.Live.Withdraw()
 		lease.Release()
 	}
 }
@@ -145,6 +166,13 @@ func (r *Runner) track(ctx context.Context) error {
 	t, err := New(wf, r.cfg.Rules, r.cfg.Lateness)
 	if err != nil {
 		return err
+	}
+	if r.cfg.ListCalls != nil {
+		b, err := r.history(ctx, wf.Now().Add(-t.Window()))
+		if err != nil {
+			return err
+		}
+		t.UseBaseline(b, r.cfg.Surge)
 	}
 	after, err := log.LastSeq(ctx)
 	if err != nil {
@@ -232,6 +260,31 @@ func (r *Runner) observe(ctx context.Context, t *Tracker, calls []incidents.Call
 // to share the commit, few enough that the intake's commits, which wait for
 // the same writer, are not held up long.
 const observeBatch = 50
+
+// history builds the baseline from the calls of the History before the
+// window, which starts at cut and which the replay feeds the tracker, at
+// most MaxHistory of them, read a page at a time.
+func (r *Runner) history(ctx context.Context, cut time.Time) (*geo.Baseline, error) {
+	f := incidents.CallFilter{From: cut.Add(-r.cfg.History), To: cut, Limit: 1000}
+	var pts []geo.Point
+	for len(pts) < r.cfg.MaxHistory {
+		page, err := r.cfg.ListCalls(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range page {
+			pts = append(pts, geo.Point{ID: c.ID, Time: c.ReceivedAt, Lat: c.Lat, Lon: c.Lon, Category: c.Category})
+		}
+		if len(page) < f.Limit {
+			break
+		}
+		last := page[len(page)-1]
+		f.After = &incidents.CallCursor{ReceivedAt: last.ReceivedAt, ID: last.ID}
+	}
+	b := geo.BuildBaseline(r.cfg.Baseline, pts, cut)
+	r.cfg.Log.Info().Int("calls", len(pts)).Dur("observed", b.Observed()).Msg("baseline rebuilt")
+	return b, nil
+}
 
 // replay feeds the tracker the calls of its window, oldest first, and
 // returns their ids.

@@ -73,3 +73,62 @@ func TestRunnerRebuildsTheSameIncidentsAfterATakeover(t *testing.T) {
 		t.Errorf("incident.opened %d times, want once", n)
 	}
 }
+
+// TestRunnerRebuildsTheBaselineFromTheStore starts a detector over a store
+// that holds ten days of afternoons at a busy market: it rebuilds the
+// baseline from them, publishes it, and then treats the market's usual
+// afternoon as a hot spot while the same calls in a quiet street open an
+// incident.
+func TestRunnerRebuildsTheBaselineFromTheStore(t *testing.T) {
+	e := wftest.New(t)
+	now := time.Now().UTC().Truncate(time.Minute)
+	register := func(lat, lon float64, step time.Duration, n int) {
+		for i := 0; i < n; i++ {
+			la, lo := wftest.Offset(lat, lon, float64(i%3*30), float64(i/3%3*30))
+			cat, urgent := "waterlogging", false
+			if _, _, err := e.Intake.Register(context.Background(), wftest.Agent.Name, "", incidents.CallInput{Lat: &la, Lon: &lo, Category: &cat, Urgent: &urgent}); err != nil {
+				t.Fatal(err)
+			}
+			e.Clock.Add(step)
+		}
+	}
+	for d := 10; d >= 1; d-- {
+		e.Clock.Set(now.Add(-time.Duration(d) * 24 * time.Hour))
+		register(marketLat, marketLon, 2*time.Minute, 30)
+	}
+	e.Clock.Set(now)
+	live := &tracking.Live{}
+	r, err := tracking.NewRunner(tracking.RunnerConfig{Workflow: e.WF, Rules: geo.DefaultRules(), Tick: 20 * time.Millisecond, Log: zerolog.Nop(),
+		ListCalls: e.Store.ListCalls, Surge: tracking.SurgeOptions{Live: live, Calibration: geo.CalibrationOptions{Replications: 10, Seed: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "the baseline to be published", func() bool {
+		v, ok := live.Baseline(now, []string{"waterlogging"})
+		return ok && len(v.Cells) > 0
+	})
+	// The runner advances to the clock's now: the live calls come at once,
+	// so that none is late however far behind the runner is.
+	register(marketLat, marketLon, 0, 6)
+	register(quietLat, quietLon, 0, 6)
+	// The incident is stored before the hot spots are published.
+	waitFor(t, "an incident in the quiet street and a hot spot", func() bool {
+		v, _ := live.Baseline(now, nil)
+		return len(e.Incidents(t)) > 0 && len(v.Hotspots) > 0
+	})
+	incs := e.Incidents(t)
+	if len(incs) != 1 || incs[0].GradeReason.Kind != incidents.GradeBySurge {
+		t.Fatalf("incidents = %v (first reason %+v), want one, graded by its surge", idsOf(incs), incs[0].GradeReason)
+	}
+	if c := incs[0].Centroid; c[1] < quietLat-0.01 {
+		t.Errorf("the incident is at %v, want the quiet street", c)
+	}
+	v, _ := live.Baseline(now, nil)
+	if len(v.Hotspots) != 1 || v.Hotspots[0].Calls != 6 {
+		t.Errorf("hot spots = %+v, want the market's 6 calls", v.Hotspots)
+	}
+}

@@ -9,8 +9,9 @@
 // The tracker's concerns have a file each: the identity map of clusters to
 // incidents (identity.go), the refresh throttle and write batching of big
 // incidents (throttle.go), the incidents' calls and shape (incident.go),
-// repeat calls (repeats.go), urgent calls (urgent.go) and grading
-// (grade.go). Runner (runner.go) runs a tracker on the node that leads the
+// repeat calls (repeats.go), urgent calls (urgent.go), grading by size
+// (grade.go) and by how unusual a cluster is for its place, hour and kind of
+// call, with the hot spots below the alert level (surge.go). Runner (runner.go) runs a tracker on the node that leads the
 // detector.
 package tracking
 
@@ -71,6 +72,7 @@ type Tracker struct {
 	identity
 	throttle
 	repeats
+	surge
 }
 
 // New returns a tracker running rules for wf, taking calls up to lateness
@@ -126,11 +128,16 @@ func (t *Tracker) ObserveAll(ctx context.Context, calls []incidents.Call) error 
 	var refused error
 	for _, c := range calls {
 		t.see(c)
-		err := t.set.Add(geo.Point{ID: c.ID, Time: c.ReceivedAt, Lat: c.Lat, Lon: c.Lon, Category: c.Category})
+		p := geo.Point{ID: c.ID, Time: c.ReceivedAt, Lat: c.Lat, Lon: c.Lon, Category: c.Category}
+		err := t.set.Add(p)
 		if err != nil && refused == nil {
 			refused = fmt.Errorf("detector refused call %s: %w", c.ID, err)
 		}
+		if err == nil {
+			t.learn(p)
+		}
 	}
+	defer t.publishHot()
 	news := t.changes(false)
 	if t.quiet(calls, news) {
 		return refused
@@ -174,6 +181,8 @@ func (t *Tracker) ObserveAll(ctx context.Context, calls []incidents.Call) error 
 // Advance moves the detector's time to now (expiring old calls) and applies
 // the cluster changes that causes.
 func (t *Tracker) Advance(ctx context.Context, now time.Time) error {
+	defer t.publishHot()
+	t.advanceBaseline(now)
 	t.set.Advance(now)
 	t.forgetCalls(now.Add(-t.Window()))
 	t.forgetWrites(t.wf.Now())
@@ -246,6 +255,7 @@ type liveCluster struct {
 // refresh is not due (see refreshEvery).
 func (t *Tracker) changes(flush bool) *changes {
 	t.geoEvs = t.set.TakeEvents(t.geoEvs[:0])
+	t.judgeAll(t.geoEvs)
 	if len(t.geoEvs) == 0 && (!flush || len(t.dirty) == 0 && len(t.gone) == 0) {
 		return nil
 	}

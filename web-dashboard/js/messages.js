@@ -8,7 +8,7 @@
 // reasons as strings): they are shown when the new fields are absent, and
 // the new fields win when present.
 
-import { t, hasKey } from './i18n.js';
+import { t, hasKey, currentLang } from './i18n.js';
 import { state } from './state.js';
 import { categoryName, deptName, districtName } from './labels.js';
 import { dateTime } from './dom.js';
@@ -146,7 +146,7 @@ export function alertKind(a) {
 }
 
 /**
- * gradeReason words why an incident has its grade: {kind: calls |
+ * gradeReason words why an incident has its grade: {kind: calls | surge |
  * urgent_call | manual}. A string (the previous release's English, or a
  * leader's typed reason) is translated where it is the server's own and
  * shown as it is otherwise.
@@ -159,6 +159,14 @@ export function gradeReason(r) {
       const parts = [t('reason.calls', { n: r.calls, min: r.min_calls })];
       if (r.hazard) parts.push(t('reason.hazard'));
       if (r.recent) parts.push(t('reason.recent', { n: r.recent }));
+      if (r.urgent_calls) parts.push(t('reason.urgent_calls', { n: r.urgent_calls }));
+      return parts.join(t('list.sep'));
+    }
+    case 'surge': {
+      const parts = [t('reason.surge', {
+        n: r.observed ?? 0, window: Math.round((r.window_s || 0) / 60),
+        expected: surgeNumber(r.expected), days: surgeNumber(r.recurrence_days),
+      })];
       if (r.urgent_calls) parts.push(t('reason.urgent_calls', { n: r.urgent_calls }));
       return parts.join(t('list.sep'));
     }
@@ -273,4 +281,13 @@ export function errorText(e) {
     return f ? t('err.field', { field: f, msg }) : msg;
   }
   return e?.message || String(e);
+}
+
+/**
+ * surgeNumber shows a surge's expected calls or recurrence in days: one
+ * decimal below 10, whole numbers above, grouped by the language's habit.
+ */
+export function surgeNumber(v) {
+  const x = Number(v) || 0;
+  return x < 10 ? x.toFixed(x < 0.1 && x > 0 ? 2 : 1) : Math.round(x).toLocaleString(currentLang());
 }

@@ -6,6 +6,7 @@
 
 import uPlot from '../../vendor/uplot/uPlot.esm.js';
 import { L, createMap, incidentShape, categoryColour, gradeColour, textTip } from '../mapview.js';
+import { baselineLayer } from '../baselinelayer.js';
 import { h, replace, time, dateTime, countdown, pct, throttle } from '../dom.js';
 import { t } from '../i18n.js';
 import { state, on } from '../state.js';
@@ -59,6 +60,7 @@ export function renderLeader(root, arg) {
 
   // ---- map ----
   const { map } = createMap(mapEl, { label: t('map.title') });
+  const baseline = baselineLayer(map);
   const svg = L.svg({ padding: 0.2 });
   const callLayer = L.layerGroup().addTo(map);
   const incidentLayer = L.layerGroup().addTo(map);
@@ -353,6 +355,7 @@ export function renderLeader(root, arg) {
     dispose() {
       alive = false;
       timers.forEach(clearInterval);
+      baseline.dispose();
       resize.disconnect();
       map.remove();
       if (plot) plot.destroy();
