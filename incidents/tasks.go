@@ -257,7 +257,7 @@ func (w *Workflow) RecordCallback(ctx context.Context, actor Actor, taskID strin
 	case *in.Reached && in.Satisfaction != Satisfied && in.Satisfaction != BasicSatisfied && in.Satisfaction != Unsatisfied:
 		return Task{}, FieldError(CodeInvalid, "satisfaction", "satisfaction must be satisfied, basically_satisfied or unsatisfied")
 	}
-	comment, err := checkText("comment", in.Comment, false, 2000)
+	comment, err := checkText("comment", in.Comment, false, MaxNoteChars)
 	if err != nil {
 		return Task{}, err
 	}
@@ -274,6 +274,9 @@ func (w *Workflow) RecordCallback(ctx context.Context, actor Actor, taskID strin
 			if _, err := tx.Call(ctx, in.CallID); err != nil {
 				return FieldError(CodeInvalid, "call_id", "unknown call %q", in.CallID)
 			}
+		}
+		if err := checkRoom("callbacks", len(t.Callbacks), MaxCallbacks); err != nil {
+			return err
 		}
 		now := w.now()
 		cb := Callback{At: now, Actor: actor.Name, CallID: in.CallID, Reached: *in.Reached, Satisfaction: in.Satisfaction, Comment: comment}

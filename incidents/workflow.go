@@ -209,7 +209,7 @@ func (w *Workflow) ActOnIncident(ctx context.Context, actor Actor, id string, in
 			if !in.Grade.Valid() {
 				return FieldError(CodeInvalid, "grade", "grade must be 1 (I, red) to 4 (IV, blue)")
 			}
-			reason, err := checkText("reason", in.Reason, true, 1000)
+			reason, err := checkText("reason", in.Reason, true, MaxLeaderReason)
 			if err != nil {
 				return err
 			}
@@ -227,15 +227,18 @@ func (w *Workflow) ActOnIncident(ctx context.Context, actor Actor, id string, in
 			inc.LeadDept = in.Dept
 			ch.typ = EventIncidentLeadDept
 		case "note":
-			text, err := checkText("text", in.Text, true, 2000)
+			text, err := checkText("text", in.Text, true, MaxNoteChars)
 			if err != nil {
+				return err
+			}
+			if err := checkRoom("notes", len(inc.Notes), MaxIncidentNotes); err != nil {
 				return err
 			}
 			n := Note{At: w.now(), Actor: actor.Name, Text: text}
 			inc.Notes = append(inc.Notes, n)
 			ch.typ, ch.addedNote = EventIncidentNote, &n
 		case "close":
-			summary, err := checkText("summary", in.Summary, true, 4000)
+			summary, err := checkText("summary", in.Summary, true, MaxSummaryChars)
 			if err != nil {
 				return err
 			}
@@ -288,7 +291,7 @@ func (w *Workflow) MergeIncidents(ctx context.Context, actor Actor, survivorID, 
 	if survivorID == otherID {
 		return Incident{}, FieldError(CodeInvalid, "other", "an incident cannot be merged into itself")
 	}
-	reason, err := checkText("reason", reason, true, 1000)
+	reason, err := checkText("reason", reason, true, MaxLeaderReason)
 	if err != nil {
 		return Incident{}, err
 	}
