@@ -369,8 +369,63 @@ func (w *Workflow) merge(ctx context.Context, tx Tx, actor Actor, survivorID str
 			return Incident{}, err
 		}
 	}
+	if err := w.foldTasks(ctx, tx, actor, survivorID); err != nil {
+		return Incident{}, err
+	}
 	ch.typ, ch.actor, ch.merged = EventIncidentMerged, actor, others
 	return s, w.save(ctx, tx, &s, prevS, ch)
+}
+
+// classRank orders the urgency classes, most urgent first.
+var classRank = map[UrgencyClass]int{ClassEmergency: 0, ClassUtility: 1, ClassGeneral: 2, ClassComplex: 3}
+
+// foldTasks leaves one open task per department on the incident id (after a
+// merge brought the tasks of several together): the one of the most urgent
+// class, then the earliest deadline, carries on; the department's other
+// open tasks are cancelled with the cause merged into it, and their timers
+// cleared.
+func (w *Workflow) foldTasks(ctx context.Context, tx Tx, actor Actor, id string) error {
+	tasks, err := tx.TasksOfIncident(ctx, id)
+	if err != nil {
+		return err
+	}
+	byDept := map[string][]Task{}
+	var depts []string
+	for _, t := range tasks {
+		if !t.State.Open() {
+			continue
+		}
+		if _, ok := byDept[t.Dept]; !ok {
+			depts = append(depts, t.Dept)
+		}
+		byDept[t.Dept] = append(byDept[t.Dept], t)
+	}
+	for _, d := range depts {
+		group := byDept[d]
+		if len(group) < 2 {
+			continue
+		}
+		slices.SortStableFunc(group, func(a, b Task) int {
+			if c := classRank[a.Class] - classRank[b.Class]; c != 0 {
+				return c
+			}
+			if c := a.Deadline.Compare(b.Deadline); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+		into := group[0].ID
+		for _, t := range group[1:] {
+			t.State = TaskCancelled
+			if err := w.save(ctx, tx, &t, t.Version, change{typ: EventTaskCancelled, actor: actor, cause: &Cause{Kind: CauseMerged, Into: into}}); err != nil {
+				return err
+			}
+			if err := tx.SetTimers(ctx, t.ID, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // mergeIDs returns a with the ids of b it lacks appended.
