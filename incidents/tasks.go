@@ -124,8 +124,8 @@ func (w *Workflow) ListIncidents(ctx context.Context, actor Actor, f IncidentFil
 // CodeInvalidTransition when the task's state does not allow the action;
 // CodeVersionConflict when the task changed since the version the actor saw.
 func (w *Workflow) ActOnTask(ctx context.Context, actor Actor, id string, in TaskActionInput) (Task, error) {
-	if in.Version <= 0 {
-		return Task{}, FieldError(CodeInvalid, "version", "version is required: the task version you saw")
+	if err := requireVersion("task", in.Version); err != nil {
+		return Task{}, err
 	}
 	rule, ok := taskActions[in.Action]
 	if !ok {

@@ -146,13 +146,24 @@ func checkText(field, v string, required bool, max int) (string, error) {
 	return v, nil
 }
 
+// requireVersion refuses an action that does not say which version of the
+// record its actor saw: without it, the action could overwrite a change the
+// actor never read.
+func requireVersion(kind string, v int64) error {
+	if v <= 0 {
+		return FieldError(CodeInvalid, "version", "version is required: the %s version you saw", kind)
+	}
+	return nil
+}
+
 func forbidden(a Actor, what string) error {
 	return Errorf(CodeForbidden, "role %s may not %s", a.Role, what)
 }
 
-// checkVersion refuses a change made against an outdated read.
+// checkVersion refuses a change made against an outdated read (the caller
+// refused a missing version already: see requireVersion).
 func checkVersion(kind, id string, have, want int64) error {
-	if want != 0 && have != want {
+	if have != want {
 		return FieldError(CodeVersionConflict, "version", "%s %s is at version %d, not %d: reload and try again", kind, id, have, want)
 	}
 	return nil
@@ -163,7 +174,7 @@ func checkVersion(kind, id string, have, want int64) error {
 // IncidentAction is a leader's action on an incident.
 type IncidentAction struct {
 	Action  string `json:"action"`  // confirm, regrade, lead_dept, note, close, dispatch
-	Version int64  `json:"version"` // the version the leader saw (0: do not check)
+	Version int64  `json:"version"` // the version the leader saw; required
 	Grade   Grade  `json:"grade,omitempty"`
 	Reason  string `json:"reason,omitempty"`
 	Dept    string `json:"dept,omitempty"`
@@ -178,10 +189,14 @@ type IncidentAction struct {
 // ActOnIncident applies a leader's action. Errors: CodeForbidden for roles
 // other than leader and admin; CodeNotFound; CodeInvalid for bad input
 // (naming the field); CodeInvalidTransition when the incident's state does
-// not allow it; CodeVersionConflict when it changed since the leader read it.
+// not allow it; CodeInvalid naming version when in.Version is missing;
+// CodeVersionConflict when it changed since the leader read it.
 func (w *Workflow) ActOnIncident(ctx context.Context, actor Actor, id string, in IncidentAction) (Incident, error) {
 	if !actor.leads() {
 		return Incident{}, forbidden(actor, "act on incidents")
+	}
+	if err := requireVersion("incident", in.Version); err != nil {
+		return Incident{}, err
 	}
 	var out Incident
 	_, err := w.cfg.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
