@@ -37,8 +37,8 @@ func TestProgressNotesAreBoundedAndEventsStaySmall(t *testing.T) {
 	// The probe's attack: notes of 2,000 '<' (6 bytes each once escaped).
 	note := strings.Repeat("<", incidents.MaxNoteChars)
 	after := e.LastSeq(t)
-	refused := 0
-	for i := 0; i < 400; i++ {
+	refused, tries := 0, incidents.MaxProgressNotes+20
+	for i := 0; i < tries; i++ {
 		got, err := e.WF.ActOnTask(ctx, gas, tk.ID, incidents.TaskActionInput{Action: incidents.ActProgress, Version: tk.Version, Note: note})
 		if err != nil {
 			if incidents.ErrorCode(err) != incidents.CodeInvalid || fieldOf(err) != "progress" {
@@ -49,7 +49,7 @@ func TestProgressNotesAreBoundedAndEventsStaySmall(t *testing.T) {
 		}
 		tk = got
 	}
-	if len(tk.Progress) != incidents.MaxProgressNotes || refused != 400-incidents.MaxProgressNotes {
+	if len(tk.Progress) != incidents.MaxProgressNotes || refused != tries-incidents.MaxProgressNotes {
 		t.Errorf("task holds %d notes, %d refused; want %d held", len(tk.Progress), refused, incidents.MaxProgressNotes)
 	}
 	stored, err := e.WF.GetTask(ctx, wftest.Leader, tk.ID)
@@ -110,5 +110,35 @@ func TestIncidentNotesAreBounded(t *testing.T) {
 		if len(ev.Data) > incidents.MaxEventBytes {
 			t.Errorf("%s of %d bytes, want at most %d", ev.Type, len(ev.Data), incidents.MaxEventBytes)
 		}
+	}
+}
+
+func TestCallbacksAreBounded(t *testing.T) {
+	e, tk := dispatched(t)
+	ctx := context.Background()
+	gas := wftest.Dept("gas")
+	for _, a := range []incidents.TaskActionInput{{Action: incidents.ActSign}, {Action: incidents.ActComplete, Note: "已修复"}} {
+		a.Version = tk.Version
+		var err error
+		if tk, err = e.WF.ActOnTask(ctx, gas, tk.ID, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reached := true
+	in := incidents.CallbackInput{Reached: &reached, Satisfaction: incidents.Satisfied, Comment: "满意"}
+	if _, err := e.WF.RecordCallback(ctx, wftest.Agent, tk.ID, incidents.CallbackInput{Reached: &reached, Satisfaction: incidents.Satisfied, Comment: strings.Repeat("x", incidents.MaxNoteChars+1)}); fieldOf(err) != "comment" {
+		t.Errorf("an over-long comment = %v, want invalid naming comment", err)
+	}
+	for i := 0; i < incidents.MaxCallbacks; i++ {
+		if _, err := e.WF.RecordCallback(ctx, wftest.Agent, tk.ID, in); err != nil {
+			t.Fatalf("callback %d: %v", i+1, err)
+		}
+	}
+	if _, err := e.WF.RecordCallback(ctx, wftest.Agent, tk.ID, in); incidents.ErrorCode(err) != incidents.CodeInvalid || fieldOf(err) != "callbacks" {
+		t.Errorf("callback %d = %v, want invalid naming callbacks", incidents.MaxCallbacks+1, err)
+	}
+	got, err := e.WF.GetTask(ctx, wftest.Leader, tk.ID)
+	if err != nil || len(got.Callbacks) != incidents.MaxCallbacks {
+		t.Errorf("task holds %d callbacks (%v), want %d", len(got.Callbacks), err, incidents.MaxCallbacks)
 	}
 }
