@@ -136,6 +136,7 @@ const (
 	CauseClustersJoined = "clusters_joined"      // the detector's clusters of several incidents joined
 	CauseDepartments    = "departments"          // a task moved or was cancelled: the departments on it changed
 	CauseUnsatisfied    = "callback_unsatisfied" // a callback found the citizen unsatisfied: the task is redone
+	CauseMerged         = "merged"               // incidents merged: the task folded into its department's other task (into)
 )
 
 // Cause is what made the system change a record, in the record's event.
@@ -143,6 +144,7 @@ type Cause struct {
 	Kind   string `json:"kind"`
 	CallID string `json:"call_id,omitempty"`
 	Calls  int    `json:"calls,omitempty"`
+	Into   string `json:"into,omitempty"` // merged: the task that carries on the work
 }
 
 // The kinds of a supervision notice.

@@ -52,6 +52,11 @@ func (w *Workflow) emit(ctx context.Context, tx Tx, rec record, ch change) error
 	}
 	ev := rec.event(ch)
 	ev.Type, ev.Actor, ev.Origin = ch.typ, ch.actor.Name, ch.actor.Origin
+	data, err := marshalEvent(ev.Type, ev.Data)
+	if err != nil {
+		return err
+	}
+	ev.Data = data
 	return tx.Append(ctx, ev)
 }
 
@@ -91,6 +96,9 @@ type incidentEvent struct {
 	Cause  *Cause   `json:"cause,omitempty"`
 	Merged []string `json:"merged,omitempty"`
 	Note   *Note    `json:"note,omitempty"`
+	// NoteCount is how many notes the incident holds; the event carries
+	// the newest EventNotes of them.
+	NoteCount int `json:"note_count,omitempty"`
 }
 
 // EventCalls is how many call ids an incident event carries: the newest
@@ -102,14 +110,25 @@ type incidentEvent struct {
 const EventCalls = 20
 
 // MarshalJSON writes the event with only the incident's newest EventCalls
-// call ids.
+// call ids and newest EventNotes notes.
 func (e incidentEvent) MarshalJSON() ([]byte, error) {
 	type plain incidentEvent
 	p := plain(e)
 	if n := len(p.Calls); n > EventCalls {
 		p.Calls = p.Calls[n-EventCalls:]
 	}
+	p.NoteCount = len(p.Notes)
+	p.Notes = newest(p.Notes, EventNotes)
 	return json.Marshal(p)
+}
+
+// newest returns the last n entries of list (all of them when it holds
+// fewer).
+func newest[T any](list []T, n int) []T {
+	if len(list) > n {
+		return list[len(list)-n:]
+	}
+	return list
 }
 
 // taskEvent is the data of a task.* or callback.* event: the task, plus what
@@ -123,6 +142,21 @@ type taskEvent struct {
 	Callback     *Callback `json:"callback,omitempty"`
 	Timer        *Timer    `json:"timer,omitempty"`  // supervision events: the timer that fired
 	Notice       *Notice   `json:"notice,omitempty"` // supervision events: what they tell
+	// ProgressCount and CallbackCount are how many progress notes and
+	// callbacks the task holds; the event carries the newest EventNotes of
+	// each.
+	ProgressCount int `json:"progress_count,omitempty"`
+	CallbackCount int `json:"callback_count,omitempty"`
+}
+
+// MarshalJSON writes the event with only the task's newest EventNotes
+// progress notes and callbacks.
+func (e taskEvent) MarshalJSON() ([]byte, error) {
+	type plain taskEvent
+	p := plain(e)
+	p.ProgressCount, p.CallbackCount = len(p.Progress), len(p.Callbacks)
+	p.Progress, p.Callbacks = newest(p.Progress, EventNotes), newest(p.Callbacks, EventNotes)
+	return json.Marshal(p)
 }
 
 // incidentAlert returns an alert of the given kind about inc.
@@ -136,5 +170,9 @@ func incidentAlert(kind string, inc Incident) Alert {
 
 // alert appends an alert.raised event with its audience.
 func (w *Workflow) alert(ctx context.Context, tx Tx, a Alert) error {
-	return tx.Append(ctx, EventInput{Type: EventAlertRaised, Actor: System.Name, Data: a, Audience: AlertAudience(a)})
+	data, err := marshalEvent(EventAlertRaised, a)
+	if err != nil {
+		return err
+	}
+	return tx.Append(ctx, EventInput{Type: EventAlertRaised, Actor: System.Name, Data: data, Audience: AlertAudience(a)})
 }

@@ -129,8 +129,11 @@ func signTask(w *Workflow, _ context.Context, _ Tx, _ Actor, t *Task, _ TaskActi
 }
 
 func reportProgress(w *Workflow, _ context.Context, _ Tx, a Actor, t *Task, in TaskActionInput, ch *change) error {
-	note, err := checkText("note", in.Note, true, 2000)
+	note, err := checkText("note", in.Note, true, MaxNoteChars)
 	if err != nil {
+		return err
+	}
+	if err := checkRoom("progress", len(t.Progress), MaxProgressNotes); err != nil {
 		return err
 	}
 	t.Progress = append(t.Progress, Note{At: w.now(), Actor: a.Name, Text: note})
@@ -139,7 +142,7 @@ func reportProgress(w *Workflow, _ context.Context, _ Tx, a Actor, t *Task, in T
 }
 
 func completeTask(w *Workflow, _ context.Context, _ Tx, _ Actor, t *Task, in TaskActionInput, _ *change) error {
-	result, err := checkText("note", in.Note, true, 4000)
+	result, err := checkText("note", in.Note, true, MaxResultChars)
 	if err != nil {
 		return err
 	}
@@ -149,7 +152,7 @@ func completeTask(w *Workflow, _ context.Context, _ Tx, _ Actor, t *Task, in Tas
 }
 
 func verifyTask(w *Workflow, _ context.Context, _ Tx, _ Actor, t *Task, in TaskActionInput, ch *change) error {
-	note, err := checkText("note", in.Note, false, 2000)
+	note, err := checkText("note", in.Note, false, MaxNoteChars)
 	if err != nil {
 		return err
 	}
@@ -159,7 +162,7 @@ func verifyTask(w *Workflow, _ context.Context, _ Tx, _ Actor, t *Task, in TaskA
 }
 
 func rejectResult(_ *Workflow, _ context.Context, _ Tx, _ Actor, t *Task, in TaskActionInput, ch *change) error {
-	reason, err := checkText("reason", in.Reason, true, 2000)
+	reason, err := checkText("reason", in.Reason, true, MaxReasonChars)
 	if err != nil {
 		return err
 	}
@@ -168,7 +171,7 @@ func rejectResult(_ *Workflow, _ context.Context, _ Tx, _ Actor, t *Task, in Tas
 }
 
 func returnTask(_ *Workflow, _ context.Context, _ Tx, _ Actor, t *Task, in TaskActionInput, ch *change) error {
-	reason, err := checkText("reason", in.Reason, true, 2000)
+	reason, err := checkText("reason", in.Reason, true, MaxReasonChars)
 	if err != nil {
 		return err
 	}
@@ -199,7 +202,7 @@ func reassignTask(w *Workflow, ctx context.Context, tx Tx, a Actor, t *Task, in 
 }
 
 func requestExtension(w *Workflow, _ context.Context, _ Tx, a Actor, t *Task, in TaskActionInput, ch *change) error {
-	reason, err := checkText("reason", in.Reason, true, 2000)
+	reason, err := checkText("reason", in.Reason, true, MaxReasonChars)
 	if err != nil {
 		return err
 	}
@@ -225,7 +228,7 @@ func decideExtension(w *Workflow, _ context.Context, _ Tx, a Actor, t *Task, in 
 	if in.Approve == nil {
 		return FieldError(CodeInvalid, "approve", "approve (true or false) is required")
 	}
-	comment, err := checkText("note", in.Note, false, 2000)
+	comment, err := checkText("note", in.Note, false, MaxNoteChars)
 	if err != nil {
 		return err
 	}
@@ -242,7 +245,7 @@ func decideExtension(w *Workflow, _ context.Context, _ Tx, a Actor, t *Task, in 
 }
 
 func reopenTask(w *Workflow, _ context.Context, _ Tx, _ Actor, t *Task, in TaskActionInput, ch *change) error {
-	reason, err := checkText("reason", in.Reason, true, 2000)
+	reason, err := checkText("reason", in.Reason, true, MaxReasonChars)
 	if err != nil {
 		return err
 	}
@@ -252,7 +255,7 @@ func reopenTask(w *Workflow, _ context.Context, _ Tx, _ Actor, t *Task, in TaskA
 }
 
 func cancelTask(_ *Workflow, _ context.Context, _ Tx, _ Actor, _ *Task, in TaskActionInput, ch *change) error {
-	reason, err := checkText("reason", in.Reason, true, 2000)
+	reason, err := checkText("reason", in.Reason, true, MaxReasonChars)
 	if err != nil {
 		return err
 	}

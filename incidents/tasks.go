@@ -124,8 +124,8 @@ func (w *Workflow) ListIncidents(ctx context.Context, actor Actor, f IncidentFil
 // CodeInvalidTransition when the task's state does not allow the action;
 // CodeVersionConflict when the task changed since the version the actor saw.
 func (w *Workflow) ActOnTask(ctx context.Context, actor Actor, id string, in TaskActionInput) (Task, error) {
-	if in.Version <= 0 {
-		return Task{}, FieldError(CodeInvalid, "version", "version is required: the task version you saw")
+	if err := requireVersion("task", in.Version); err != nil {
+		return Task{}, err
 	}
 	rule, ok := taskActions[in.Action]
 	if !ok {
@@ -257,7 +257,7 @@ func (w *Workflow) RecordCallback(ctx context.Context, actor Actor, taskID strin
 	case *in.Reached && in.Satisfaction != Satisfied && in.Satisfaction != BasicSatisfied && in.Satisfaction != Unsatisfied:
 		return Task{}, FieldError(CodeInvalid, "satisfaction", "satisfaction must be satisfied, basically_satisfied or unsatisfied")
 	}
-	comment, err := checkText("comment", in.Comment, false, 2000)
+	comment, err := checkText("comment", in.Comment, false, MaxNoteChars)
 	if err != nil {
 		return Task{}, err
 	}
@@ -274,6 +274,9 @@ func (w *Workflow) RecordCallback(ctx context.Context, actor Actor, taskID strin
 			if _, err := tx.Call(ctx, in.CallID); err != nil {
 				return FieldError(CodeInvalid, "call_id", "unknown call %q", in.CallID)
 			}
+		}
+		if err := checkRoom("callbacks", len(t.Callbacks), MaxCallbacks); err != nil {
+			return err
 		}
 		now := w.now()
 		cb := Callback{At: now, Actor: actor.Name, CallID: in.CallID, Reached: *in.Reached, Satisfaction: in.Satisfaction, Comment: comment}

@@ -146,13 +146,24 @@ func checkText(field, v string, required bool, max int) (string, error) {
 	return v, nil
 }
 
+// requireVersion refuses an action that does not say which version of the
+// record its actor saw: without it, the action could overwrite a change the
+// actor never read.
+func requireVersion(kind string, v int64) error {
+	if v <= 0 {
+		return FieldError(CodeInvalid, "version", "version is required: the %s version you saw", kind)
+	}
+	return nil
+}
+
 func forbidden(a Actor, what string) error {
 	return Errorf(CodeForbidden, "role %s may not %s", a.Role, what)
 }
 
-// checkVersion refuses a change made against an outdated read.
+// checkVersion refuses a change made against an outdated read (the caller
+// refused a missing version already: see requireVersion).
 func checkVersion(kind, id string, have, want int64) error {
-	if want != 0 && have != want {
+	if have != want {
 		return FieldError(CodeVersionConflict, "version", "%s %s is at version %d, not %d: reload and try again", kind, id, have, want)
 	}
 	return nil
@@ -163,7 +174,7 @@ func checkVersion(kind, id string, have, want int64) error {
 // IncidentAction is a leader's action on an incident.
 type IncidentAction struct {
 	Action  string `json:"action"`  // confirm, regrade, lead_dept, note, close, dispatch
-	Version int64  `json:"version"` // the version the leader saw (0: do not check)
+	Version int64  `json:"version"` // the version the leader saw; required
 	Grade   Grade  `json:"grade,omitempty"`
 	Reason  string `json:"reason,omitempty"`
 	Dept    string `json:"dept,omitempty"`
@@ -178,10 +189,14 @@ type IncidentAction struct {
 // ActOnIncident applies a leader's action. Errors: CodeForbidden for roles
 // other than leader and admin; CodeNotFound; CodeInvalid for bad input
 // (naming the field); CodeInvalidTransition when the incident's state does
-// not allow it; CodeVersionConflict when it changed since the leader read it.
+// not allow it; CodeInvalid naming version when in.Version is missing;
+// CodeVersionConflict when it changed since the leader read it.
 func (w *Workflow) ActOnIncident(ctx context.Context, actor Actor, id string, in IncidentAction) (Incident, error) {
 	if !actor.leads() {
 		return Incident{}, forbidden(actor, "act on incidents")
+	}
+	if err := requireVersion("incident", in.Version); err != nil {
+		return Incident{}, err
 	}
 	var out Incident
 	_, err := w.cfg.Store.Update(ctx, func(ctx context.Context, tx Tx) error {
@@ -209,7 +224,7 @@ func (w *Workflow) ActOnIncident(ctx context.Context, actor Actor, id string, in
 			if !in.Grade.Valid() {
 				return FieldError(CodeInvalid, "grade", "grade must be 1 (I, red) to 4 (IV, blue)")
 			}
-			reason, err := checkText("reason", in.Reason, true, 1000)
+			reason, err := checkText("reason", in.Reason, true, MaxLeaderReason)
 			if err != nil {
 				return err
 			}
@@ -227,15 +242,18 @@ func (w *Workflow) ActOnIncident(ctx context.Context, actor Actor, id string, in
 			inc.LeadDept = in.Dept
 			ch.typ = EventIncidentLeadDept
 		case "note":
-			text, err := checkText("text", in.Text, true, 2000)
+			text, err := checkText("text", in.Text, true, MaxNoteChars)
 			if err != nil {
+				return err
+			}
+			if err := checkRoom("notes", len(inc.Notes), MaxIncidentNotes); err != nil {
 				return err
 			}
 			n := Note{At: w.now(), Actor: actor.Name, Text: text}
 			inc.Notes = append(inc.Notes, n)
 			ch.typ, ch.addedNote = EventIncidentNote, &n
 		case "close":
-			summary, err := checkText("summary", in.Summary, true, 4000)
+			summary, err := checkText("summary", in.Summary, true, MaxSummaryChars)
 			if err != nil {
 				return err
 			}
@@ -288,7 +306,7 @@ func (w *Workflow) MergeIncidents(ctx context.Context, actor Actor, survivorID, 
 	if survivorID == otherID {
 		return Incident{}, FieldError(CodeInvalid, "other", "an incident cannot be merged into itself")
 	}
-	reason, err := checkText("reason", reason, true, 1000)
+	reason, err := checkText("reason", reason, true, MaxLeaderReason)
 	if err != nil {
 		return Incident{}, err
 	}
@@ -366,8 +384,63 @@ func (w *Workflow) merge(ctx context.Context, tx Tx, actor Actor, survivorID str
 			return Incident{}, err
 		}
 	}
+	if err := w.foldTasks(ctx, tx, actor, survivorID); err != nil {
+		return Incident{}, err
+	}
 	ch.typ, ch.actor, ch.merged = EventIncidentMerged, actor, others
 	return s, w.save(ctx, tx, &s, prevS, ch)
+}
+
+// classRank orders the urgency classes, most urgent first.
+var classRank = map[UrgencyClass]int{ClassEmergency: 0, ClassUtility: 1, ClassGeneral: 2, ClassComplex: 3}
+
+// foldTasks leaves one open task per department on the incident id (after a
+// merge brought the tasks of several together): the one of the most urgent
+// class, then the earliest deadline, carries on; the department's other
+// open tasks are cancelled with the cause merged into it, and their timers
+// cleared.
+func (w *Workflow) foldTasks(ctx context.Context, tx Tx, actor Actor, id string) error {
+	tasks, err := tx.TasksOfIncident(ctx, id)
+	if err != nil {
+		return err
+	}
+	byDept := map[string][]Task{}
+	var depts []string
+	for _, t := range tasks {
+		if !t.State.Open() {
+			continue
+		}
+		if _, ok := byDept[t.Dept]; !ok {
+			depts = append(depts, t.Dept)
+		}
+		byDept[t.Dept] = append(byDept[t.Dept], t)
+	}
+	for _, d := range depts {
+		group := byDept[d]
+		if len(group) < 2 {
+			continue
+		}
+		slices.SortStableFunc(group, func(a, b Task) int {
+			if c := classRank[a.Class] - classRank[b.Class]; c != 0 {
+				return c
+			}
+			if c := a.Deadline.Compare(b.Deadline); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+		into := group[0].ID
+		for _, t := range group[1:] {
+			t.State = TaskCancelled
+			if err := w.save(ctx, tx, &t, t.Version, change{typ: EventTaskCancelled, actor: actor, cause: &Cause{Kind: CauseMerged, Into: into}}); err != nil {
+				return err
+			}
+			if err := tx.SetTimers(ctx, t.ID, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // mergeIDs returns a with the ids of b it lacks appended.

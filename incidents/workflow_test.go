@@ -264,6 +264,7 @@ func TestLeaderActionsOnIncidents(t *testing.T) {
 		{"close with open tasks", incidents.IncidentAction{Action: "close", Summary: "积水退去"}, incidents.CodeInvalidTransition},
 	}
 	for _, s := range steps {
+		s.in.Version = inc.Version
 		got, err := e.WF.ActOnIncident(ctx, wftest.Leader, inc.ID, s.in)
 		if incidents.ErrorCode(err) != s.code {
 			t.Fatalf("%s: ActOnIncident = %v, want code %q", s.name, err, s.code)
