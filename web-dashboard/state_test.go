@@ -194,6 +194,22 @@ func TestStateMerge(t *testing.T) {
 		}
 	})
 
+	t.Run("a task event keeps the older progress notes", func(t *testing.T) {
+		var got []string
+		p.script(t, reference+`
+			S.state.me = { role: 'leader' };
+			const note = (i) => ({ at: '2026-12-03T10:0' + i + ':00Z', actor: 'dept-water', text: 'n' + i });
+			const task = { id: 't9', version: 1, dept: 'water', state: 'in_progress', progress: [note(1), note(2)], progress_count: 2 };
+			S.putTask(task);
+			// Events carry only a task's newest notes, and how many there are.
+			S.applyEvent({ seq: 10, type: 'task.progress', data: { ...task, version: 2, progress: [note(3)], progress_count: 3, note: note(3) } });
+			return S.state.tasks.get('t9').progress.map((n) => n.text);
+		`, &got)
+		if want := []string{"n1", "n2", "n3"}; !slices.Equal(got, want) {
+			t.Errorf("task progress after an event with the newest = %v, want %v", got, want)
+		}
+	})
+
 	t.Run("a resumed stream replays what was missed once, with no duplicate", func(t *testing.T) {
 		var got struct {
 			Seqs       []int

@@ -74,15 +74,33 @@ export function putIncident(inc) {
     const older = cur.calls.filter((id) => !have.has(id));
     inc = { ...inc, calls: [...older, ...inc.calls].slice(-keepIncidentCalls) };
   }
+  inc = keepOlder(cur, inc, 'notes', 'note_count');
   state.incidents.set(inc.id, inc);
   for (const id of inc.calls || []) state.callIncident.set(id, inc.id);
   return true;
+}
+
+/**
+ * keepOlder returns rec with its list field merged with the older entries cur
+ * already holds, when the event carried only the newest of them (rec[count]
+ * says how many there are in all). Entries are notes: {at, actor, text}.
+ */
+function keepOlder(cur, rec, field, count) {
+  const list = rec[field];
+  if (!cur || !Array.isArray(cur[field]) || !Array.isArray(list) || !(rec[count] > list.length)) return rec;
+  const key = (n) => `${n.at}|${n.actor}|${n.text ?? n.comment ?? ''}`;
+  const have = new Set(list.map(key));
+  const older = cur[field].filter((n) => !have.has(key(n)));
+  return { ...rec, [field]: [...older, ...list].slice(-rec[count]) };
 }
 
 /** putTask stores t unless a newer version is already held; it returns whether it did. */
 export function putTask(t) {
   const cur = state.tasks.get(t.id);
   if (cur && cur.version > t.version) return false;
+  // Events carry only a task's newest progress notes and callbacks: keep the
+  // older ones already known.
+  t = keepOlder(cur, keepOlder(cur, t, 'progress', 'progress_count'), 'callbacks', 'callback_count');
   state.tasks.set(t.id, t);
   return true;
 }
