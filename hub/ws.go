@@ -53,8 +53,17 @@ type WSConfig struct {
 	// scheme://host patterns, matched with path.Match.
 	AllowedOrigins []string
 	// MaxConns is the most connections this node holds (default 20000);
-	// beyond it the upgrade is refused with 503.
+	// beyond it the upgrade is refused with 503. The last LeaderReserve of
+	// them are kept for the leader and admin roles.
 	MaxConns int
+	// LeaderReserve is how many of MaxConns only leaders and admins may
+	// take (default MaxConns/20; negative: none), so that no flood of other
+	// connections keeps the command centre out.
+	LeaderReserve int
+	// MaxConnsPerUser is the most connections one subject holds on this
+	// node (default 20; negative: no limit); beyond it the upgrade is
+	// refused with 429 and code rate_limited.
+	MaxConnsPerUser int
 	// ConnRate and ConnBurst limit new connections per second (default
 	// 1000/s, bursts of 2000); beyond it the upgrade is refused with 429.
 	ConnRate  float64
@@ -96,6 +105,15 @@ func (c *WSConfig) setDefaults() {
 	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = 20000
+	}
+	if c.LeaderReserve == 0 {
+		c.LeaderReserve = c.MaxConns / 20
+	}
+	if c.LeaderReserve < 0 || c.LeaderReserve >= c.MaxConns {
+		c.LeaderReserve = 0
+	}
+	if c.MaxConnsPerUser == 0 {
+		c.MaxConnsPerUser = 20
 	}
 	if c.ConnRate <= 0 {
 		c.ConnRate = 1000
@@ -145,6 +163,7 @@ type WebSockets struct {
 
 	mu       sync.Mutex
 	conns    map[*wsConn]struct{}
+	perUser  map[string]int // connections held or being accepted, by subject
 	reserved int
 	draining bool
 	hkOnce   sync.Once
@@ -161,7 +180,7 @@ func NewWebSockets(b *Broadcaster, cfg WSConfig) (*WebSockets, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &WebSockets{
 		cfg: cfg, b: b, limiter: newTokenBucket(cfg.ConnRate, cfg.ConnBurst), metrics: wsMetricsFor(cfg.Registerer),
-		ctx: ctx, cancel: cancel, conns: map[*wsConn]struct{}{},
+		ctx: ctx, cancel: cancel, conns: map[*wsConn]struct{}{}, perUser: map[string]int{},
 	}, nil
 }
 
@@ -180,8 +199,10 @@ func (e *unavailable) Unwrap() []error {
 // Before the upgrade it refuses, through WriteError: too many new
 // connections (CodeRateLimited), a foreign Origin (CodeForbidden), no valid
 // principal (Authenticate's error), a role that may not subscribe
-// (CodeForbidden), a bad ?after (CodeBadRequest), a node at its connection
-// limit or stopping (CodeUnavailable).
+// (CodeForbidden), a bad ?after (CodeBadRequest), a subject holding
+// MaxConnsPerUser connections (CodeRateLimited), a node at its connection
+// limit (for roles other than leader and admin, at MaxConns less
+// LeaderReserve) or stopping (CodeUnavailable).
 func (s *WebSockets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b, st := s.b, s
 	reject := func(reason string, err error) {
@@ -221,14 +242,25 @@ func (s *WebSockets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.mu.Unlock()
 		reject("draining", incidents.Errorf(incidents.CodeUnavailable, "this node is stopping; connect to another node or retry"))
 		return
-	case len(st.conns)+st.reserved >= st.cfg.MaxConns:
+	case len(st.conns)+st.reserved >= st.cfg.MaxConns-st.reserveFor(p.Role):
 		st.mu.Unlock()
 		w.Header().Set("Retry-After", "5")
 		reject("full", incidents.Errorf(incidents.CodeUnavailable, "this node holds its maximum of %d connections; retry or connect to another node", st.cfg.MaxConns))
 		return
+	case st.cfg.MaxConnsPerUser > 0 && st.perUser[p.Subject] >= st.cfg.MaxConnsPerUser:
+		st.mu.Unlock()
+		w.Header().Set("Retry-After", "5")
+		reject("user_limit", incidents.FieldError(incidents.CodeRateLimited, "subject", "%s holds its maximum of %d connections on this node; close one first", p.Subject, st.cfg.MaxConnsPerUser))
+		return
 	}
 	st.reserved++
+	st.perUser[p.Subject]++
 	st.mu.Unlock()
+	leave := func() { // the caller holds st.mu
+		if st.perUser[p.Subject]--; st.perUser[p.Subject] <= 0 {
+			delete(st.perUser, p.Subject)
+		}
+	}
 
 	cw := &corkingWriter{ResponseWriter: w}
 	ws, err := websocket.Accept(cw, r, &websocket.AcceptOptions{
@@ -238,6 +270,7 @@ func (s *WebSockets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.mu.Lock()
 	st.reserved--
 	if err != nil || st.draining {
+		leave()
 		st.mu.Unlock()
 		if err == nil {
 			ws.Close(websocket.StatusGoingAway, "server stopping")
@@ -267,11 +300,20 @@ func (s *WebSockets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			st.metrics.connections.Dec()
 			st.mu.Lock()
 			delete(st.conns, c)
+			leave()
 			st.mu.Unlock()
 			st.wg.Done()
 		}()
 		c.serve(after, resume)
 	}()
+}
+
+// reserveFor is how many of MaxConns role may not take.
+func (s *WebSockets) reserveFor(role incidents.Role) int {
+	if role == incidents.RoleLeader || role == incidents.RoleAdmin {
+		return 0
+	}
+	return s.cfg.LeaderReserve
 }
 
 // housekeep pings every connection once per PingInterval and enforces token

@@ -529,6 +529,35 @@ func TestConnectionLimits(t *testing.T) {
 	}
 }
 
+func TestOneUserCannotTakeEverySlot(t *testing.T) {
+	noLeaks(t)
+	s := newWSServer(t, wsOptions{log: newMemLog(), ws: WSConfig{MaxConns: 6, LeaderReserve: 2, MaxConnsPerUser: 3}})
+	refused := func(tok string) (int, string) {
+		t.Helper()
+		_, res, err := s.dial(t, tok, "", nil)
+		if err == nil || res == nil {
+			t.Fatalf("dial = %v, want it refused", err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	water := s.token(t, incidents.RoleDept, "water", time.Hour)
+	for range 3 {
+		s.mustDial(t, water, "")
+	}
+	if status, body := refused(water); status != http.StatusTooManyRequests || !strings.Contains(body, `"code":"rate_limited"`) {
+		t.Errorf("fourth connection of one subject = %d %s, want 429 rate_limited", status, body)
+	}
+	power := s.token(t, incidents.RoleDept, "power", time.Hour)
+	s.mustDial(t, power, "")
+	if status, body := refused(power); status != http.StatusServiceUnavailable || !strings.Contains(body, `"code":"unavailable"`) {
+		t.Errorf("a department's connection into the leaders' reserve = %d %s, want 503 unavailable", status, body)
+	}
+	leader := s.token(t, incidents.RoleLeader, "", time.Hour)
+	s.mustDial(t, leader, "")
+	s.mustDial(t, leader, "")
+}
+
 func TestOversizeClientFrameClosesConnection(t *testing.T) {
 	noLeaks(t)
 	s := newWSServer(t, wsOptions{log: newMemLog(), ws: WSConfig{ReadLimit: 1024}})

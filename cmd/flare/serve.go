@@ -38,6 +38,7 @@ type serveConfig struct {
 	redisPrefix     string
 	wsMaxConns      int
 	wsConnRate      float64
+	wsPerUser       int
 	wsFlush         time.Duration
 	workflow        workflowFlags
 	tileURL         string
@@ -61,6 +62,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "comma-separated browser origins allowed on /ws besides this host (host patterns such as dash.example.gov.cn or *.example.gov.cn, or scheme://host)")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", "flare:", "prefix of every Redis key and channel")
 	fs.IntVar(&c.wsMaxConns, "ws-max-conns", 20000, "most WebSocket connections this node holds (503 beyond)")
+	fs.IntVar(&c.wsPerUser, "ws-max-conns-per-user", 20, "most WebSocket connections one user or token subject holds on this node (429 beyond; 0: no limit); the last 5% of --ws-max-conns are kept for leaders and admins")
 	fs.Float64Var(&c.wsConnRate, "ws-conn-rate", 1000, "new WebSocket connections per second this node accepts (429 beyond; bursts of twice as many)")
 	fs.DurationVar(&c.wsFlush, "ws-flush-interval", 10*time.Millisecond, "events committed within this interval reach each WebSocket client in one write (0: no grouping)")
 	c.workflow.register(fs)
@@ -257,10 +259,11 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 		Workflow:    workflow,
 		Users:       store, SessionTTL: c.sessionTTL, Districts: setup.districts, Dashboard: dash,
 		WS: hub.WSConfig{
-			AllowedOrigins: splitList(c.allowedOrigins),
-			MaxConns:       c.wsMaxConns,
-			ConnRate:       c.wsConnRate,
-			ConnBurst:      int(2 * c.wsConnRate),
+			AllowedOrigins:  splitList(c.allowedOrigins),
+			MaxConns:        c.wsMaxConns,
+			MaxConnsPerUser: orNoLimit(c.wsPerUser),
+			ConnRate:        c.wsConnRate,
+			ConnBurst:       int(2 * c.wsConnRate),
 		},
 	})
 	if err != nil {
@@ -329,4 +332,13 @@ func loopbackURL(addr net.Addr) string {
 		return fmt.Sprintf("http://127.0.0.1:%d", tcp.Port)
 	}
 	return "http://" + addr.String()
+}
+
+// orNoLimit maps a flag's 0 ("no limit") to the negative value a config
+// takes for it (where 0 means "the default").
+func orNoLimit(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
