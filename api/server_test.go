@@ -30,7 +30,7 @@ type testServer struct {
 	now    time.Time
 }
 
-func newTestServer(tb testing.TB) *testServer {
+func newTestServer(tb testing.TB, configure ...func(*api.Config)) *testServer {
 	tb.Helper()
 	store := api.OpenTestStore(tb)
 	tax, err := incidents.ParseTaxonomy(defaults.Categories)
@@ -54,10 +54,14 @@ func newTestServer(tb testing.TB) *testServer {
 		OnStored: func(n int) { metrics.CallsIngested.Add(float64(n)) },
 	})
 	tb.Cleanup(func() { intake.Close(context.Background()) })
-	srv, err := api.New(api.Config{
+	cfg := api.Config{
 		Store: instrumented, Intake: intake, Signer: signer, Metrics: metrics,
 		Logger: zerolog.Nop(), Ready: store.Ready, Now: clock,
-	})
+	}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	srv, err := api.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -276,6 +280,47 @@ func TestCreateCallIsIdempotent(t *testing.T) {
 	if seq != 2 {
 		t.Errorf("LastSeq() = %d, want 2 (retries and conflicts store nothing)", seq)
 	}
+}
+
+func TestRequestRateLimits(t *testing.T) {
+	t.Run("per token, except system and admin", func(t *testing.T) {
+		s := newTestServer(t, func(c *api.Config) { c.Limits = api.Limits{PerToken: 1, PerTokenBurst: 3} })
+		leader := s.token(t, incidents.RoleLeader, "")
+		for i := range 3 {
+			if res := s.do(t, "GET", "/api/v1/me", leader, "", nil); res.status != 200 {
+				t.Fatalf("request %d within the burst = %d, want 200", i+1, res.status)
+			}
+		}
+		res := s.do(t, "GET", "/api/v1/me", leader, "", nil)
+		if e := res.errorBody(t); res.status != 429 || e.Code != "rate_limited" || res.header.Get("Retry-After") != "1" {
+			t.Errorf("fourth request = %d %+v (Retry-After %q), want 429 rate_limited with Retry-After 1", res.status, e, res.header.Get("Retry-After"))
+		}
+		other, err := s.signer.Issue(auth.Principal{Subject: "other", Role: incidents.RoleLeader}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res := s.do(t, "GET", "/api/v1/me", other, "", nil); res.status != 200 {
+			t.Errorf("another subject's request = %d, want 200", res.status)
+		}
+		system := s.token(t, incidents.RoleSystem, "")
+		for i := range 10 {
+			if res := s.do(t, "GET", "/api/v1/categories", system, "", nil); res.status != 200 {
+				t.Fatalf("system request %d = %d %s, want 200 (not limited per token)", i+1, res.status, res.body)
+			}
+		}
+	})
+	t.Run("per address, also for bad tokens", func(t *testing.T) {
+		s := newTestServer(t, func(c *api.Config) { c.Limits = api.Limits{PerAddress: 1, PerAddressBurst: 2} })
+		for range 2 {
+			if res := s.do(t, "GET", "/api/v1/me", "forged", "", nil); res.status != 401 {
+				t.Fatalf("bad token = %d, want 401", res.status)
+			}
+		}
+		res := s.do(t, "GET", "/api/v1/me", s.token(t, incidents.RoleSystem, ""), "", nil)
+		if e := res.errorBody(t); res.status != 429 || e.Code != "rate_limited" || res.header.Get("Retry-After") == "" {
+			t.Errorf("third request from the address = %d %+v, want 429 rate_limited with Retry-After", res.status, e)
+		}
+	})
 }
 
 func TestAuthorization(t *testing.T) {

@@ -68,6 +68,12 @@ type WSConfig struct {
 	// 1000/s, bursts of 2000); beyond it the upgrade is refused with 429.
 	ConnRate  float64
 	ConnBurst int
+	// ResumeRate and ResumeBurst limit the resume messages of one
+	// connection (default 1 a second, bursts of 3), as each may replay the
+	// log from the store; a resume beyond them is answered with hub.error
+	// code rate_limited and not done.
+	ResumeRate  float64
+	ResumeBurst int
 	// QueueMessages and QueueBytes bound what waits to be written to one
 	// connection (default 4096 messages, 4 MiB); a connection that falls
 	// further behind is closed with CloseTooSlow.
@@ -120,6 +126,12 @@ func (c *WSConfig) setDefaults() {
 	}
 	if c.ConnBurst <= 0 {
 		c.ConnBurst = 2000
+	}
+	if c.ResumeRate <= 0 {
+		c.ResumeRate = 1
+	}
+	if c.ResumeBurst <= 0 {
+		c.ResumeBurst = 3
 	}
 	if c.QueueMessages <= 0 {
 		c.QueueMessages = 4096
@@ -389,6 +401,8 @@ type wsConn struct {
 	cork *corkConn
 	sub  subscriber
 
+	resumes *tokenBucket // the client's resume messages
+
 	mu      sync.Mutex // guards p and warned
 	p       auth.Principal
 	warned  bool
@@ -404,7 +418,7 @@ type wsConn struct {
 
 func newWSConn(s *WebSockets, ws *websocket.Conn, cork *corkConn, p auth.Principal) *wsConn {
 	c := &wsConn{srv: s, b: s.b, cfg: &s.cfg, ws: ws, cork: cork, p: p, wake: make(chan struct{}, 1), done: make(chan struct{}),
-		nextPing: time.Now().Add(s.cfg.PingInterval)}
+		nextPing: time.Now().Add(s.cfg.PingInterval), resumes: newTokenBucket(s.cfg.ResumeRate, s.cfg.ResumeBurst)}
 	ws.SetReadLimit(c.cfg.ReadLimit)
 	c.sub = subscriber{
 		scope:    scopeOf(p),
@@ -598,6 +612,10 @@ func (c *wsConn) serve(after int64, resume bool) {
 		case "resume":
 			if m.After == nil || *m.After < 0 {
 				c.sendError(incidents.CodeBadRequest, "resume needs after: a seq (a whole number >= 0)")
+				continue
+			}
+			if !c.resumes.allow(c.srv.cfg.Now()) {
+				c.sendError(incidents.CodeRateLimited, "too many resumes on this connection; the stream goes on from where it was")
 				continue
 			}
 			c.b.detach(&c.sub)

@@ -800,3 +800,51 @@ func TestResumeLargerThanTheQueueIsNotClosedTooSlow(t *testing.T) {
 		t.Errorf("resume of 1000 events through a queue of 64 received %d events, want 1050 in order", len(got))
 	}
 }
+
+func TestResumesAreLimitedPerConnection(t *testing.T) {
+	noLeaks(t)
+	log := newMemLog()
+	s := newWSServer(t, wsOptions{log: log})
+	for range 5 {
+		log.append("call.received", `{}`)
+	}
+	waitHead(t, s.b, 5)
+	c := s.mustDial(t, s.token(t, incidents.RoleLeader, "", time.Hour), "")
+	// nextError reads to the next hub.error and returns its code.
+	nextError := func() string {
+		t.Helper()
+		for {
+			e, err := c.next(t)
+			if err != nil {
+				t.Fatalf("reading to the next hub.error: %v", err)
+			}
+			if e.Type == "hub.error" {
+				var body struct{ Code string }
+				_ = json.Unmarshal(e.Data, &body)
+				return body.Code
+			}
+		}
+	}
+	after0 := map[string]any{"type": "resume", "after": 0}
+	marker := map[string]any{"type": "no-such-type"} // answered with bad_request
+	for range 3 {
+		c.send(t, after0)
+	}
+	c.send(t, marker)
+	if code := nextError(); code != incidents.CodeBadRequest {
+		t.Errorf("first hub.error after 3 resumes = %s, want none before the marker's bad_request", code)
+	}
+	c.send(t, after0)
+	if code := nextError(); code != incidents.CodeRateLimited {
+		t.Errorf("hub.error after a fourth resume within a second = %s, want rate_limited", code)
+	}
+	s.clock.Advance(time.Second)
+	c.send(t, after0)
+	if got := c.events(t, 5); !slices.Equal(got, seqRange(1, 5)) {
+		t.Errorf("a resume a second later replayed %v, want 1..5", got)
+	}
+	c.send(t, marker)
+	if code := nextError(); code != incidents.CodeBadRequest {
+		t.Errorf("hub.error after a resume a second later = %s, want none before the marker's bad_request", code)
+	}
+}

@@ -285,7 +285,7 @@ func runWS(ctx context.Context, c Config) (Report, error) {
 	}
 	adminTok := issue(incidents.RoleAdmin, "", 0)
 	if c.Token == "" {
-		c.Token = issue(incidents.RoleAgent, "", 0)
+		c.Token = issue(incidents.RoleSystem, "", 0) // not limited per token
 	}
 	counts, order, err := parseRoleMix(w.Roles, w.Clients)
 	if err != nil {
