@@ -182,6 +182,7 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	sign.SetDepartments(departmentExists(setup.departments))
 	dash, err := dashboard.Handler(dashboard.Options{TileURL: c.tileURL, TileAttribution: c.tileAttribution})
 	if err != nil {
 		return fmt.Errorf("--tile-url: %w", err)
@@ -355,4 +356,12 @@ func rateOrNone(r float64) float64 {
 		return -1
 	}
 	return r
+}
+
+// departmentExists reports whether depts has a department with a code.
+func departmentExists(depts *incidents.Departments) func(code string) bool {
+	return func(code string) bool {
+		_, ok := depts.Department(code)
+		return ok
+	}
 }
