@@ -282,6 +282,34 @@ func TestCreateCallIsIdempotent(t *testing.T) {
 	}
 }
 
+func TestIdempotencyKeysAreEachActorsOwn(t *testing.T) {
+	s := newTestServer(t)
+	issue := func(sub string) string {
+		tok, err := s.signer.Issue(auth.Principal{Subject: sub, Role: incidents.RoleAgent}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	key := map[string]string{"Idempotency-Key": "0001"}
+	first := s.do(t, "POST", "/api/v1/calls", issue("seat-1"), goodCall, key)
+	if first.status != http.StatusCreated {
+		t.Fatalf("seat-1's POST = %d %s, want 201", first.status, first.body)
+	}
+	other := s.do(t, "POST", "/api/v1/calls", issue("seat-2"), goodCall, key)
+	if other.status != http.StatusCreated || other.call(t).ID == first.call(t).ID {
+		t.Errorf("seat-2's POST with seat-1's key = %d %s, want 201 with a call of its own", other.status, other.body)
+	}
+	fire := s.do(t, "POST", "/api/v1/calls", issue("seat-3"), strings.Replace(goodCall, "waterlogging", "fire", 1), key)
+	if fire.status != http.StatusCreated {
+		t.Errorf("seat-3's other call with the same key = %d %s, want 201", fire.status, fire.body)
+	}
+	again := s.do(t, "POST", "/api/v1/calls", issue("seat-1"), goodCall, key)
+	if again.status != http.StatusOK || again.call(t).ID != first.call(t).ID {
+		t.Errorf("seat-1's retry = %d %s, want 200 with its first call", again.status, again.body)
+	}
+}
+
 func TestRequestRateLimits(t *testing.T) {
 	t.Run("per token, except system and admin", func(t *testing.T) {
 		s := newTestServer(t, func(c *api.Config) { c.Limits = api.Limits{PerToken: 1, PerTokenBurst: 3} })
