@@ -311,8 +311,9 @@ func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleSignOut answers DELETE /api/v1/session: it ends every session of
-// the signed-in user (it needs the CSRF token) and clears the cookie; 204
-// also when no session was valid.
+// the signed-in user (it needs the CSRF token), closes the WebSocket
+// connections this node holds for those sessions (4001), and clears the
+// cookie; 204 also when no session was valid.
 func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	_, sess, u, err := s.sessionOf(r)
 	if err == nil {
@@ -324,7 +325,11 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, err)
 			return
 		}
-		zerolog.Ctx(r.Context()).Info().Str("user", u.Name).Msg("signed out")
+		closed := 0
+		if s.ws != nil {
+			closed = s.ws.EndSessions(u.Name)
+		}
+		zerolog.Ctx(r.Context()).Info().Str("user", u.Name).Int("websockets_closed", closed).Msg("signed out")
 	} else if incidents.ErrorCode(err) != incidents.CodeUnauthorized {
 		writeError(w, r, err)
 		return

@@ -484,6 +484,36 @@ func TestSessionCookieOnWebSocket(t *testing.T) {
 	}
 }
 
+func TestSignOutClosesTheSessionsWebSockets(t *testing.T) {
+	s := newSessionServer(t, nil)
+	b := s.browser(t)
+	b.signIn(t, "water")
+	cookie := api.SessionCookie + "=" + b.c.Jar.(*jar).cookies[api.SessionCookie].Value
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/ws", &websocket.DialOptions{HTTPHeader: http.Header{"Cookie": {cookie}}})
+	if err != nil {
+		t.Fatalf("dial /ws with the session cookie = %v", err)
+	}
+	defer c.CloseNow()
+	if _, data, err := c.Read(ctx); err != nil || !strings.Contains(string(data), "hub.welcome") {
+		t.Fatalf("first message = %s, %v; want hub.welcome", data, err)
+	}
+	if res := b.do(t, "DELETE", "/api/v1/session", "", map[string]string{api.CSRFHeader: b.csrf}); res.status != 204 {
+		t.Fatalf("DELETE /api/v1/session = %d %s, want 204", res.status, res.body)
+	}
+	for { // the clock stands still: only the sign-out can end the connection
+		_, data, err := c.Read(ctx)
+		if err == nil {
+			continue
+		}
+		if code := websocket.CloseStatus(err); code != 4001 {
+			t.Errorf("WebSocket after sign-out ended with %v (code %d, last %s), want close code 4001", err, code, data)
+		}
+		break
+	}
+}
+
 func TestDistrictsAndDashboard(t *testing.T) {
 	dash := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "dashboard "+r.URL.Path) })
 	s := newSessionServer(t, dash)

@@ -295,6 +295,7 @@ func (s *WebSockets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c := newWSConn(s, ws, cw.conn, p)
+	c.bySession = r.Header.Get("Authorization") == ""
 	st.conns[c] = struct{}{}
 	st.wg.Add(1)
 	st.mu.Unlock()
@@ -318,6 +319,25 @@ func (s *WebSockets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}()
 		c.serve(after, resume)
 	}()
+}
+
+// EndSessions closes, with CloseTokenExpired, the connections of subject
+// that were opened with a session rather than a bearer token, when the
+// user signs out (every session of theirs ends). It returns how many it
+// closed.
+func (s *WebSockets) EndSessions(subject string) int {
+	var ended []*wsConn
+	s.mu.Lock()
+	for c := range s.conns {
+		if c.bySession && c.principal().Subject == subject {
+			ended = append(ended, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range ended {
+		go c.close(CloseTokenExpired, "signed out: sign in again", "signed_out")
+	}
+	return len(ended)
 }
 
 // reserveFor is how many of MaxConns role may not take.
@@ -401,7 +421,8 @@ type wsConn struct {
 	cork *corkConn
 	sub  subscriber
 
-	resumes *tokenBucket // the client's resume messages
+	resumes   *tokenBucket // the client's resume messages
+	bySession bool         // authenticated without a bearer token (a session cookie)
 
 	mu      sync.Mutex // guards p and warned
 	p       auth.Principal
