@@ -19,8 +19,9 @@ import (
 // turns its limit off.
 type Limits struct {
 	// PerToken is how many requests a second one token subject (or
-	// signed-in user) may make, in bursts of PerTokenBurst (defaults 100/s,
-	// bursts of 200). Tokens of the system and admin roles (integrations,
+	// signed-in user) may make, in bursts of PerTokenBurst (defaults
+	// 1000/s, bursts of 2000: above a call floor's and a dashboard's needs,
+	// and what a benchmark's agent token posts). Tokens of the system and admin roles (integrations,
 	// the load tool's posters) are not limited per token, only per address.
 	PerToken      float64
 	PerTokenBurst int
@@ -34,7 +35,7 @@ type Limits struct {
 
 func (l *Limits) setDefaults() {
 	if l.PerToken == 0 {
-		l.PerToken = 100
+		l.PerToken = 1000
 	}
 	if l.PerTokenBurst <= 0 {
 		l.PerTokenBurst = max(1, int(2*l.PerToken))

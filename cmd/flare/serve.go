@@ -65,7 +65,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&c.redisPrefix, "redis-prefix", "flare:", "prefix of every Redis key and channel")
 	fs.IntVar(&c.wsMaxConns, "ws-max-conns", 20000, "most WebSocket connections this node holds (503 beyond)")
 	fs.IntVar(&c.wsPerUser, "ws-max-conns-per-user", 20, "most WebSocket connections one user or token subject holds on this node (429 beyond; 0: no limit); the last 5% of --ws-max-conns are kept for leaders and admins")
-	fs.Float64Var(&c.ratePerToken, "rate-per-token", 100, "API requests per second one token subject or signed-in user may make, in bursts of twice as many (429 beyond; 0: no limit); system and admin tokens are not limited per token")
+	fs.Float64Var(&c.ratePerToken, "rate-per-token", 1000, "API requests per second one token subject or signed-in user may make, in bursts of twice as many (429 beyond; 0: no limit); system and admin tokens are not limited per token")
 	fs.Float64Var(&c.ratePerAddress, "rate-per-address", 10000, "API requests per second one client address may make, in bursts of twice as many (429 beyond; 0: no limit); behind a proxy every client shares its address")
 	fs.Float64Var(&c.wsConnRate, "ws-conn-rate", 1000, "new WebSocket connections per second this node accepts (429 beyond; bursts of twice as many)")
 	fs.DurationVar(&c.wsFlush, "ws-flush-interval", 10*time.Millisecond, "events committed within this interval reach each WebSocket client in one write (0: no grouping)")

@@ -50,14 +50,14 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	tok, err := s.Issue(auth.Principal{Subject: subject, Role: incidents.Role(role), Dept: dept}, ttl)
+	if err != nil {
+		return err
+	}
 	if dept != "" {
 		if err := knownDepartment(dept, depts); err != nil {
 			return err
 		}
-	}
-	tok, err := s.Issue(auth.Principal{Subject: subject, Role: incidents.Role(role), Dept: dept}, ttl)
-	if err != nil {
-		return err
 	}
 	_, err = fmt.Fprintln(stdout, tok)
 	return err
