@@ -119,13 +119,20 @@ func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
 }
 
 // authorize lets a request through when it carries a valid token whose role
-// may do op (incidents.Role.May): 401 without a valid token, 403 for a role
-// that may not.
+// may do op (incidents.Role.May): 429 over the per-address or per-token
+// rate (see Limits), 401 without a valid token, 403 for a role that may
+// not.
 func (s *Server) authorize(next http.Handler, op incidents.Operation) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.allowAddress(w, r) {
+			return
+		}
 		p, err := s.authenticate(r)
 		if err != nil {
 			writeError(w, r, err)
+			return
+		}
+		if !s.allowToken(w, r, p) {
 			return
 		}
 		if !p.Role.May(op) {

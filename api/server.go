@@ -29,6 +29,8 @@ type Config struct {
 	// unreachable" (the error goes to the log).
 	Ready   func(ctx context.Context) error
 	Version string
+	// Limits bounds request rates per token and per client address.
+	Limits Limits
 	// MaxBodyBytes limits request bodies (413 beyond); default 64 KiB.
 	MaxBodyBytes int64
 	Now          func() time.Time
@@ -69,6 +71,7 @@ type Server struct {
 	mux       *http.ServeMux
 	ws        *hub.WebSockets // nil without Config.Broadcaster
 	sessions  *sessionState   // nil without Config.Users
+	limits    *rateLimiters
 	districts districtsJSON
 }
 
@@ -88,7 +91,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	cfg.Limits.setDefaults()
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), limits: newRateLimiters(cfg.Limits)}
 	if cfg.Users != nil {
 		s.sessions = newSessionState(cfg.Users, cfg.SessionTTL)
 		if s.cfg.Session == nil {

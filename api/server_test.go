@@ -30,14 +30,16 @@ type testServer struct {
 	now    time.Time
 }
 
-func newTestServer(tb testing.TB) *testServer {
-	tb.Helper()
-	return newTestServerWith(tb, nil)
-}
-
 // newTestServerWith is newTestServer with edit applied to the server's
 // configuration.
 func newTestServerWith(tb testing.TB, edit func(*api.Config)) *testServer {
+	tb.Helper()
+	return newTestServer(tb, edit)
+}
+
+// newTestServer starts a server on a fresh store, with each of configure
+// applied to its configuration.
+func newTestServer(tb testing.TB, configure ...func(*api.Config)) *testServer {
 	tb.Helper()
 	store := api.OpenTestStore(tb)
 	tax, err := incidents.ParseTaxonomy(defaults.Categories)
@@ -65,8 +67,8 @@ func newTestServerWith(tb testing.TB, edit func(*api.Config)) *testServer {
 		Store: instrumented, Intake: intake, Signer: signer, Metrics: metrics,
 		Logger: zerolog.Nop(), Ready: store.Ready, Now: clock,
 	}
-	if edit != nil {
-		edit(&cfg)
+	for _, f := range configure {
+		f(&cfg)
 	}
 	srv, err := api.New(cfg)
 	if err != nil {
@@ -287,6 +289,75 @@ func TestCreateCallIsIdempotent(t *testing.T) {
 	if seq != 2 {
 		t.Errorf("LastSeq() = %d, want 2 (retries and conflicts store nothing)", seq)
 	}
+}
+
+func TestIdempotencyKeysAreEachActorsOwn(t *testing.T) {
+	s := newTestServer(t)
+	issue := func(sub string) string {
+		tok, err := s.signer.Issue(auth.Principal{Subject: sub, Role: incidents.RoleAgent}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	key := map[string]string{"Idempotency-Key": "0001"}
+	first := s.do(t, "POST", "/api/v1/calls", issue("seat-1"), goodCall, key)
+	if first.status != http.StatusCreated {
+		t.Fatalf("seat-1's POST = %d %s, want 201", first.status, first.body)
+	}
+	other := s.do(t, "POST", "/api/v1/calls", issue("seat-2"), goodCall, key)
+	if other.status != http.StatusCreated || other.call(t).ID == first.call(t).ID {
+		t.Errorf("seat-2's POST with seat-1's key = %d %s, want 201 with a call of its own", other.status, other.body)
+	}
+	fire := s.do(t, "POST", "/api/v1/calls", issue("seat-3"), strings.Replace(goodCall, "waterlogging", "fire", 1), key)
+	if fire.status != http.StatusCreated {
+		t.Errorf("seat-3's other call with the same key = %d %s, want 201", fire.status, fire.body)
+	}
+	again := s.do(t, "POST", "/api/v1/calls", issue("seat-1"), goodCall, key)
+	if again.status != http.StatusOK || again.call(t).ID != first.call(t).ID {
+		t.Errorf("seat-1's retry = %d %s, want 200 with its first call", again.status, again.body)
+	}
+}
+
+func TestRequestRateLimits(t *testing.T) {
+	t.Run("per token, except system and admin", func(t *testing.T) {
+		s := newTestServer(t, func(c *api.Config) { c.Limits = api.Limits{PerToken: 1, PerTokenBurst: 3} })
+		leader := s.token(t, incidents.RoleLeader, "")
+		for i := range 3 {
+			if res := s.do(t, "GET", "/api/v1/me", leader, "", nil); res.status != 200 {
+				t.Fatalf("request %d within the burst = %d, want 200", i+1, res.status)
+			}
+		}
+		res := s.do(t, "GET", "/api/v1/me", leader, "", nil)
+		if e := res.errorBody(t); res.status != 429 || e.Code != "rate_limited" || res.header.Get("Retry-After") != "1" {
+			t.Errorf("fourth request = %d %+v (Retry-After %q), want 429 rate_limited with Retry-After 1", res.status, e, res.header.Get("Retry-After"))
+		}
+		other, err := s.signer.Issue(auth.Principal{Subject: "other", Role: incidents.RoleLeader}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res := s.do(t, "GET", "/api/v1/me", other, "", nil); res.status != 200 {
+			t.Errorf("another subject's request = %d, want 200", res.status)
+		}
+		system := s.token(t, incidents.RoleSystem, "")
+		for i := range 10 {
+			if res := s.do(t, "GET", "/api/v1/categories", system, "", nil); res.status != 200 {
+				t.Fatalf("system request %d = %d %s, want 200 (not limited per token)", i+1, res.status, res.body)
+			}
+		}
+	})
+	t.Run("per address, also for bad tokens", func(t *testing.T) {
+		s := newTestServer(t, func(c *api.Config) { c.Limits = api.Limits{PerAddress: 1, PerAddressBurst: 2} })
+		for range 2 {
+			if res := s.do(t, "GET", "/api/v1/me", "forged", "", nil); res.status != 401 {
+				t.Fatalf("bad token = %d, want 401", res.status)
+			}
+		}
+		res := s.do(t, "GET", "/api/v1/me", s.token(t, incidents.RoleSystem, ""), "", nil)
+		if e := res.errorBody(t); res.status != 429 || e.Code != "rate_limited" || res.header.Get("Retry-After") == "" {
+			t.Errorf("third request from the address = %d %+v, want 429 rate_limited with Retry-After", res.status, e)
+		}
+	})
 }
 
 func TestAuthorization(t *testing.T) {

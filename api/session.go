@@ -37,14 +37,17 @@ const CSRFHeader = "X-CSRF-Token"
 const wsSessionRecheck = 10 * time.Minute
 
 // Sign-in limits against password guessing. Each client address may try
-// ipBurst times at once and ipRate times a minute after; a user name that
-// fails nameFailures times within nameWindow is refused until nameWindow
-// after its last failure.
+// ipBurst times at once and ipRate times a minute after. A user name that
+// failed nameFailures times within nameWindow slows down the addresses
+// that never signed in as it (see nameDelay); the knownPerName addresses
+// it last signed in from are never held back by its failures.
 const (
 	ipRate        = 10.0 / 60 // attempts per second
 	ipBurst       = 10
 	nameFailures  = 10
 	nameWindow    = 15 * time.Minute
+	nameMaxDelay  = time.Minute
+	knownPerName  = 8
 	maxTracked    = 10000 // entries per map before stale ones are swept
 	maxPwChecking = 4     // password checks running at once (each takes 19 MiB)
 )
@@ -154,9 +157,12 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st, ip := s.sessions, clientIP(r)
-	if wait, ok := st.limiter.allow(ip, name, s.cfg.Now()); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		writeError(w, r, incidents.Errorf(incidents.CodeRateLimited, "too many sign-in attempts; try again in %s", wait.Round(time.Second)))
+	log := zerolog.Ctx(r.Context())
+	if wait, why, ok := st.limiter.allow(ip, name, s.cfg.Now()); !ok {
+		secs := max(1, int(math.Ceil(wait.Seconds())))
+		log.Warn().Str("user", name).Str("remote", ip).Str("by", why).Int("retry_after", secs).Msg("sign-in throttled")
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		writeError(w, r, incidents.Errorf(incidents.CodeRateLimited, "too many sign-in attempts by this %s; try again in %ds", why, secs))
 		return
 	}
 	select {
@@ -167,7 +173,6 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	u, ok, err := s.checkSignIn(r.Context(), name, in.Password)
 	<-st.hashing
-	log := zerolog.Ctx(r.Context())
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -178,7 +183,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, incidents.Errorf(incidents.CodeUnauthorized, "wrong name or password"))
 		return
 	}
-	st.limiter.succeed(name)
+	st.limiter.succeed(name, ip)
 	tok, sess, err := s.cfg.Signer.IssueSession(u.Name, u.SessionVersion, st.ttl)
 	if err != nil {
 		writeError(w, r, err)
@@ -306,8 +311,9 @@ func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleSignOut answers DELETE /api/v1/session: it ends every session of
-// the signed-in user (it needs the CSRF token) and clears the cookie; 204
-// also when no session was valid.
+// the signed-in user (it needs the CSRF token), closes the WebSocket
+// connections this node holds for those sessions (4001), and clears the
+// cookie; 204 also when no session was valid.
 func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	_, sess, u, err := s.sessionOf(r)
 	if err == nil {
@@ -319,7 +325,11 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, err)
 			return
 		}
-		zerolog.Ctx(r.Context()).Info().Str("user", u.Name).Msg("signed out")
+		closed := 0
+		if s.ws != nil {
+			closed = s.ws.EndSessions(u.Name)
+		}
+		zerolog.Ctx(r.Context()).Info().Str("user", u.Name).Int("websockets_closed", closed).Msg("signed out")
 	} else if incidents.ErrorCode(err) != incidents.CodeUnauthorized {
 		writeError(w, r, err)
 		return
@@ -330,11 +340,15 @@ func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
 }
 
 // signInLimiter counts sign-in attempts per client address and failures
-// per user name.
+// per user name, and remembers the addresses each name signed in from.
+// A name's failures only slow strangers down: they never hold back an
+// address that has signed in as that name before, so that nobody can lock
+// a user out by guessing wrong passwords for them.
 type signInLimiter struct {
 	mu     sync.Mutex
 	byIP   map[string]*rate.Limiter
 	byName map[string]*nameFailuresWindow
+	known  map[string][]string // name: addresses it signed in from, the latest last
 }
 
 type nameFailuresWindow struct {
@@ -343,19 +357,37 @@ type nameFailuresWindow struct {
 }
 
 func newSignInLimiter() *signInLimiter {
-	return &signInLimiter{byIP: map[string]*rate.Limiter{}, byName: map[string]*nameFailuresWindow{}}
+	return &signInLimiter{byIP: map[string]*rate.Limiter{}, byName: map[string]*nameFailuresWindow{}, known: map[string][]string{}}
 }
 
+// nameDelay is how long after a name's last failure an address that never
+// signed in as it must wait, once the name failed count times: nothing
+// below nameFailures, then one second doubling with each failure up to
+// nameMaxDelay.
+func nameDelay(count int) time.Duration {
+	if count < nameFailures {
+		return 0
+	}
+	return min(time.Second<<min(count-nameFailures, 10), nameMaxDelay)
+}
+
+// Throttling reasons, in the log and the error's field.
+const (
+	throttledAddress = "address"
+	throttledName    = "name"
+)
+
 // allow takes an attempt for ip and name at now. When refused it returns
-// how long to wait.
-func (l *signInLimiter) allow(ip, name string, now time.Time) (time.Duration, bool) {
+// how long to wait and why (throttledAddress or throttledName).
+func (l *signInLimiter) allow(ip, name string, now time.Time) (wait time.Duration, why string, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if f := l.byName[name]; f != nil && f.count >= nameFailures {
-		if until := f.last.Add(nameWindow); now.Before(until) {
-			return until.Sub(now), false
+	if f := l.byName[name]; f != nil && !l.knownLocked(name, ip) {
+		if now.Sub(f.last) > nameWindow {
+			delete(l.byName, name)
+		} else if until := f.last.Add(nameDelay(f.count)); now.Before(until) {
+			return until.Sub(now), throttledName, false
 		}
-		delete(l.byName, name)
 	}
 	b := l.byIP[ip]
 	if b == nil {
@@ -366,9 +398,20 @@ func (l *signInLimiter) allow(ip, name string, now time.Time) (time.Duration, bo
 		l.byIP[ip] = b
 	}
 	if !b.AllowN(now, 1) {
-		return time.Duration(float64(time.Second) / ipRate), false
+		return time.Duration(float64(time.Second) / ipRate), throttledAddress, false
 	}
-	return 0, true
+	return 0, "", true
+}
+
+// knownLocked reports whether ip signed in as name before. The caller
+// holds mu.
+func (l *signInLimiter) knownLocked(name, ip string) bool {
+	for _, a := range l.known[name] {
+		if a == ip {
+			return true
+		}
+	}
+	return false
 }
 
 // fail counts a failed attempt for name at now.
@@ -387,11 +430,29 @@ func (l *signInLimiter) fail(name string, now time.Time) {
 	f.last = now
 }
 
-// succeed forgets the failures of name.
-func (l *signInLimiter) succeed(name string) {
+// succeed forgets the failures of name and remembers that ip signed in as
+// it (the knownPerName latest addresses of at most maxTracked names).
+func (l *signInLimiter) succeed(name, ip string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.byName, name)
+	addrs := l.known[name]
+	for i, a := range addrs {
+		if a == ip {
+			addrs = append(addrs[:i], addrs[i+1:]...)
+			break
+		}
+	}
+	if len(addrs) >= knownPerName {
+		addrs = addrs[1:]
+	}
+	if addrs == nil && len(l.known) >= maxTracked {
+		for n := range l.known { // forget one name, any
+			delete(l.known, n)
+			break
+		}
+	}
+	l.known[name] = append(addrs, ip)
 }
 
 // sweep drops entries that no longer limit anything; when the maps are
@@ -400,7 +461,6 @@ func (l *signInLimiter) succeed(name string) {
 func (l *signInLimiter) sweep(now time.Time) {
 	for ip, b := range l.byIP {
 		if b.TokensAt(now) >= ipBurst { // a full bucket limits nothing
-
 			delete(l.byIP, ip)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -31,8 +32,9 @@ import (
 // test moves, and the WebSocket hub.
 type sessionServer struct {
 	*httptest.Server
-	store *sqlite.Store
-	clock *atomic.Int64 // unix nanoseconds
+	store   *sqlite.Store
+	clock   *atomic.Int64 // unix nanoseconds
+	handler http.Handler
 }
 
 func (s *sessionServer) now() time.Time { return time.Unix(0, s.clock.Load()).UTC() }
@@ -72,7 +74,8 @@ func newSessionServer(tb testing.TB, dashboard http.Handler) *sessionServer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s.Server = httptest.NewServer(srv.Handler())
+	s.handler = srv.Handler()
+	s.Server = httptest.NewServer(s.handler)
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -377,20 +380,52 @@ func TestSignInRateLimits(t *testing.T) {
 				statuses, res.status, res.header.Get("Retry-After"))
 		}
 	})
-	t.Run("a name that failed too often is locked", func(t *testing.T) {
-		for range 10 {
-			s.advance(10 * time.Second)
-			b.do(t, "POST", "/api/v1/session", wrong, nil)
+	t.Run("a name's failures slow strangers but never lock out its known address", func(t *testing.T) {
+		s.advance(time.Hour)
+		if res := s.signInFrom(t, "192.0.2.1", right); res.Code != 200 {
+			t.Fatalf("first sign-in as leader from 192.0.2.1 = %d %s, want 200", res.Code, res.Body)
 		}
-		s.advance(10 * time.Second)
-		if res := b.do(t, "POST", "/api/v1/session", right, nil); res.status != 429 {
-			t.Errorf("sign-in with the right password after 10 failures = %d, want 429", res.status)
+		s.advance(time.Minute)
+		for i := range 10 {
+			if res := s.signInFrom(t, fmt.Sprintf("198.51.100.%d", i+1), wrong); res.Code != 401 {
+				t.Fatalf("wrong password from stranger %d = %d, want 401", i+1, res.Code)
+			}
 		}
-		s.advance(16 * time.Minute)
-		if res := b.do(t, "POST", "/api/v1/session", right, nil); res.status != 200 {
-			t.Errorf("sign-in with the right password 16 minutes later = %d %s, want 200", res.status, res.body)
+		stranger := s.signInFrom(t, "203.0.113.9", right)
+		if stranger.Code != 429 || stranger.Header().Get("Retry-After") == "" {
+			t.Errorf("right password from a new address after 10 failures = %d (Retry-After %q), want 429 with Retry-After",
+				stranger.Code, stranger.Header().Get("Retry-After"))
+		}
+		if res := s.signInFrom(t, "192.0.2.1", right); res.Code != 200 {
+			t.Errorf("right password from the address that signed in before = %d %s, want 200", res.Code, res.Body)
 		}
 	})
+	t.Run("a name's failures only slow a stranger down", func(t *testing.T) {
+		s.advance(time.Hour)
+		for i := range 12 {
+			s.signInFrom(t, fmt.Sprintf("198.51.100.%d", i+20), `{"name":"water","password":"wrong-password"}`)
+		}
+		res := s.signInFrom(t, "203.0.113.10", `{"name":"water","password":"`+testPassword+`"}`)
+		wait, err := strconv.Atoi(res.Header().Get("Retry-After"))
+		if res.Code != 429 || err != nil || wait > 60 {
+			t.Fatalf("right password from a new address after 12 failures = %d (Retry-After %q), want 429 within a minute", res.Code, res.Header().Get("Retry-After"))
+		}
+		s.advance(time.Duration(wait) * time.Second)
+		if res := s.signInFrom(t, "203.0.113.10", `{"name":"water","password":"`+testPassword+`"}`); res.Code != 200 {
+			t.Errorf("the same sign-in after Retry-After = %d %s, want 200", res.Code, res.Body)
+		}
+	})
+}
+
+// signInFrom posts body to /api/v1/session as if from the address ip.
+func (s *sessionServer) signInFrom(tb testing.TB, ip, body string) *httptest.ResponseRecorder {
+	tb.Helper()
+	req := httptest.NewRequest("POST", "/api/v1/session", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.RemoteAddr = ip + ":40000"
+	rec := httptest.NewRecorder()
+	s.handler.ServeHTTP(rec, req)
+	return rec
 }
 
 func TestSessionCookieOnWebSocket(t *testing.T) {
@@ -446,6 +481,36 @@ func TestSessionCookieOnWebSocket(t *testing.T) {
 				t.Errorf("dial /ws = %v (%v), want status %d", res, err, tt.status)
 			}
 		})
+	}
+}
+
+func TestSignOutClosesTheSessionsWebSockets(t *testing.T) {
+	s := newSessionServer(t, nil)
+	b := s.browser(t)
+	b.signIn(t, "water")
+	cookie := api.SessionCookie + "=" + b.c.Jar.(*jar).cookies[api.SessionCookie].Value
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/ws", &websocket.DialOptions{HTTPHeader: http.Header{"Cookie": {cookie}}})
+	if err != nil {
+		t.Fatalf("dial /ws with the session cookie = %v", err)
+	}
+	defer c.CloseNow()
+	if _, data, err := c.Read(ctx); err != nil || !strings.Contains(string(data), "hub.welcome") {
+		t.Fatalf("first message = %s, %v; want hub.welcome", data, err)
+	}
+	if res := b.do(t, "DELETE", "/api/v1/session", "", map[string]string{api.CSRFHeader: b.csrf}); res.status != 204 {
+		t.Fatalf("DELETE /api/v1/session = %d %s, want 204", res.status, res.body)
+	}
+	for { // the clock stands still: only the sign-out can end the connection
+		_, data, err := c.Read(ctx)
+		if err == nil {
+			continue
+		}
+		if code := websocket.CloseStatus(err); code != 4001 {
+			t.Errorf("WebSocket after sign-out ended with %v (code %d, last %s), want close code 4001", err, code, data)
+		}
+		break
 	}
 }
 

@@ -53,12 +53,27 @@ type WSConfig struct {
 	// scheme://host patterns, matched with path.Match.
 	AllowedOrigins []string
 	// MaxConns is the most connections this node holds (default 20000);
-	// beyond it the upgrade is refused with 503.
+	// beyond it the upgrade is refused with 503. The last LeaderReserve of
+	// them are kept for the leader and admin roles.
 	MaxConns int
+	// LeaderReserve is how many of MaxConns only leaders and admins may
+	// take (default MaxConns/20; negative: none), so that no flood of other
+	// connections keeps the command centre out.
+	LeaderReserve int
+	// MaxConnsPerUser is the most connections one subject holds on this
+	// node (default 20; negative: no limit); beyond it the upgrade is
+	// refused with 429 and code rate_limited.
+	MaxConnsPerUser int
 	// ConnRate and ConnBurst limit new connections per second (default
 	// 1000/s, bursts of 2000); beyond it the upgrade is refused with 429.
 	ConnRate  float64
 	ConnBurst int
+	// ResumeRate and ResumeBurst limit the resume messages of one
+	// connection (default 1 a second, bursts of 3), as each may replay the
+	// log from the store; a resume beyond them is answered with hub.error
+	// code rate_limited and not done.
+	ResumeRate  float64
+	ResumeBurst int
 	// QueueMessages and QueueBytes bound what waits to be written to one
 	// connection (default 4096 messages, 4 MiB); a connection that falls
 	// further behind is closed with CloseTooSlow.
@@ -97,11 +112,26 @@ func (c *WSConfig) setDefaults() {
 	if c.MaxConns <= 0 {
 		c.MaxConns = 20000
 	}
+	if c.LeaderReserve == 0 {
+		c.LeaderReserve = c.MaxConns / 20
+	}
+	if c.LeaderReserve < 0 || c.LeaderReserve >= c.MaxConns {
+		c.LeaderReserve = 0
+	}
+	if c.MaxConnsPerUser == 0 {
+		c.MaxConnsPerUser = 20
+	}
 	if c.ConnRate <= 0 {
 		c.ConnRate = 1000
 	}
 	if c.ConnBurst <= 0 {
 		c.ConnBurst = 2000
+	}
+	if c.ResumeRate <= 0 {
+		c.ResumeRate = 1
+	}
+	if c.ResumeBurst <= 0 {
+		c.ResumeBurst = 3
 	}
 	if c.QueueMessages <= 0 {
 		c.QueueMessages = 4096
@@ -145,6 +175,7 @@ type WebSockets struct {
 
 	mu       sync.Mutex
 	conns    map[*wsConn]struct{}
+	perUser  map[string]int // connections held or being accepted, by subject
 	reserved int
 	draining bool
 	hkOnce   sync.Once
@@ -161,7 +192,7 @@ func NewWebSockets(b *Broadcaster, cfg WSConfig) (*WebSockets, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &WebSockets{
 		cfg: cfg, b: b, limiter: newTokenBucket(cfg.ConnRate, cfg.ConnBurst), metrics: wsMetricsFor(cfg.Registerer),
-		ctx: ctx, cancel: cancel, conns: map[*wsConn]struct{}{},
+		ctx: ctx, cancel: cancel, conns: map[*wsConn]struct{}{}, perUser: map[string]int{},
 	}, nil
 }
 
@@ -180,8 +211,10 @@ func (e *unavailable) Unwrap() []error {
 // Before the upgrade it refuses, through WriteError: too many new
 // connections (CodeRateLimited), a foreign Origin (CodeForbidden), no valid
 // principal (Authenticate's error), a role that may not subscribe
-// (CodeForbidden), a bad ?after (CodeBadRequest), a node at its connection
-// limit or stopping (CodeUnavailable).
+// (CodeForbidden), a bad ?after (CodeBadRequest), a subject holding
+// MaxConnsPerUser connections (CodeRateLimited), a node at its connection
+// limit (for roles other than leader and admin, at MaxConns less
+// LeaderReserve) or stopping (CodeUnavailable).
 func (s *WebSockets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b, st := s.b, s
 	reject := func(reason string, err error) {
@@ -221,14 +254,25 @@ func (s *WebSockets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.mu.Unlock()
 		reject("draining", incidents.Errorf(incidents.CodeUnavailable, "this node is stopping; connect to another node or retry"))
 		return
-	case len(st.conns)+st.reserved >= st.cfg.MaxConns:
+	case len(st.conns)+st.reserved >= st.cfg.MaxConns-st.reserveFor(p.Role):
 		st.mu.Unlock()
 		w.Header().Set("Retry-After", "5")
 		reject("full", incidents.Errorf(incidents.CodeUnavailable, "this node holds its maximum of %d connections; retry or connect to another node", st.cfg.MaxConns))
 		return
+	case st.cfg.MaxConnsPerUser > 0 && st.perUser[p.Subject] >= st.cfg.MaxConnsPerUser:
+		st.mu.Unlock()
+		w.Header().Set("Retry-After", "5")
+		reject("user_limit", incidents.FieldError(incidents.CodeRateLimited, "subject", "%s holds its maximum of %d connections on this node; close one first", p.Subject, st.cfg.MaxConnsPerUser))
+		return
 	}
 	st.reserved++
+	st.perUser[p.Subject]++
 	st.mu.Unlock()
+	leave := func() { // the caller holds st.mu
+		if st.perUser[p.Subject]--; st.perUser[p.Subject] <= 0 {
+			delete(st.perUser, p.Subject)
+		}
+	}
 
 	cw := &corkingWriter{ResponseWriter: w}
 	ws, err := websocket.Accept(cw, r, &websocket.AcceptOptions{
@@ -238,6 +282,7 @@ func (s *WebSockets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.mu.Lock()
 	st.reserved--
 	if err != nil || st.draining {
+		leave()
 		st.mu.Unlock()
 		if err == nil {
 			ws.Close(websocket.StatusGoingAway, "server stopping")
@@ -250,6 +295,7 @@ func (s *WebSockets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c := newWSConn(s, ws, cw.conn, p)
+	c.bySession = r.Header.Get("Authorization") == ""
 	st.conns[c] = struct{}{}
 	st.wg.Add(1)
 	st.mu.Unlock()
@@ -267,11 +313,39 @@ func (s *WebSockets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			st.metrics.connections.Dec()
 			st.mu.Lock()
 			delete(st.conns, c)
+			leave()
 			st.mu.Unlock()
 			st.wg.Done()
 		}()
 		c.serve(after, resume)
 	}()
+}
+
+// EndSessions closes, with CloseTokenExpired, the connections of subject
+// that were opened with a session rather than a bearer token, when the
+// user signs out (every session of theirs ends). It returns how many it
+// closed.
+func (s *WebSockets) EndSessions(subject string) int {
+	var ended []*wsConn
+	s.mu.Lock()
+	for c := range s.conns {
+		if c.bySession && c.principal().Subject == subject {
+			ended = append(ended, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range ended {
+		go c.close(CloseTokenExpired, "signed out: sign in again", "signed_out")
+	}
+	return len(ended)
+}
+
+// reserveFor is how many of MaxConns role may not take.
+func (s *WebSockets) reserveFor(role incidents.Role) int {
+	if role == incidents.RoleLeader || role == incidents.RoleAdmin {
+		return 0
+	}
+	return s.cfg.LeaderReserve
 }
 
 // housekeep pings every connection once per PingInterval and enforces token
@@ -347,6 +421,9 @@ type wsConn struct {
 	cork *corkConn
 	sub  subscriber
 
+	resumes   *tokenBucket // the client's resume messages
+	bySession bool         // authenticated without a bearer token (a session cookie)
+
 	mu      sync.Mutex // guards p and warned
 	p       auth.Principal
 	warned  bool
@@ -362,7 +439,7 @@ type wsConn struct {
 
 func newWSConn(s *WebSockets, ws *websocket.Conn, cork *corkConn, p auth.Principal) *wsConn {
 	c := &wsConn{srv: s, b: s.b, cfg: &s.cfg, ws: ws, cork: cork, p: p, wake: make(chan struct{}, 1), done: make(chan struct{}),
-		nextPing: time.Now().Add(s.cfg.PingInterval)}
+		nextPing: time.Now().Add(s.cfg.PingInterval), resumes: newTokenBucket(s.cfg.ResumeRate, s.cfg.ResumeBurst)}
 	ws.SetReadLimit(c.cfg.ReadLimit)
 	c.sub = subscriber{
 		scope:    scopeOf(p),
@@ -556,6 +633,10 @@ func (c *wsConn) serve(after int64, resume bool) {
 		case "resume":
 			if m.After == nil || *m.After < 0 {
 				c.sendError(incidents.CodeBadRequest, "resume needs after: a seq (a whole number >= 0)")
+				continue
+			}
+			if !c.resumes.allow(c.srv.cfg.Now()) {
+				c.sendError(incidents.CodeRateLimited, "too many resumes on this connection; the stream goes on from where it was")
 				continue
 			}
 			c.b.detach(&c.sub)

@@ -529,6 +529,35 @@ func TestConnectionLimits(t *testing.T) {
 	}
 }
 
+func TestOneUserCannotTakeEverySlot(t *testing.T) {
+	noLeaks(t)
+	s := newWSServer(t, wsOptions{log: newMemLog(), ws: WSConfig{MaxConns: 6, LeaderReserve: 2, MaxConnsPerUser: 3}})
+	refused := func(tok string) (int, string) {
+		t.Helper()
+		_, res, err := s.dial(t, tok, "", nil)
+		if err == nil || res == nil {
+			t.Fatalf("dial = %v, want it refused", err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	water := s.token(t, incidents.RoleDept, "water", time.Hour)
+	for range 3 {
+		s.mustDial(t, water, "")
+	}
+	if status, body := refused(water); status != http.StatusTooManyRequests || !strings.Contains(body, `"code":"rate_limited"`) {
+		t.Errorf("fourth connection of one subject = %d %s, want 429 rate_limited", status, body)
+	}
+	power := s.token(t, incidents.RoleDept, "power", time.Hour)
+	s.mustDial(t, power, "")
+	if status, body := refused(power); status != http.StatusServiceUnavailable || !strings.Contains(body, `"code":"unavailable"`) {
+		t.Errorf("a department's connection into the leaders' reserve = %d %s, want 503 unavailable", status, body)
+	}
+	leader := s.token(t, incidents.RoleLeader, "", time.Hour)
+	s.mustDial(t, leader, "")
+	s.mustDial(t, leader, "")
+}
+
 func TestOversizeClientFrameClosesConnection(t *testing.T) {
 	noLeaks(t)
 	s := newWSServer(t, wsOptions{log: newMemLog(), ws: WSConfig{ReadLimit: 1024}})
@@ -769,5 +798,53 @@ func TestResumeLargerThanTheQueueIsNotClosedTooSlow(t *testing.T) {
 	}
 	if got := c.events(t, 1050); !slices.Equal(got, seqRange(1, 1050)) {
 		t.Errorf("resume of 1000 events through a queue of 64 received %d events, want 1050 in order", len(got))
+	}
+}
+
+func TestResumesAreLimitedPerConnection(t *testing.T) {
+	noLeaks(t)
+	log := newMemLog()
+	s := newWSServer(t, wsOptions{log: log})
+	for range 5 {
+		log.append("call.received", `{}`)
+	}
+	waitHead(t, s.b, 5)
+	c := s.mustDial(t, s.token(t, incidents.RoleLeader, "", time.Hour), "")
+	// nextError reads to the next hub.error and returns its code.
+	nextError := func() string {
+		t.Helper()
+		for {
+			e, err := c.next(t)
+			if err != nil {
+				t.Fatalf("reading to the next hub.error: %v", err)
+			}
+			if e.Type == "hub.error" {
+				var body struct{ Code string }
+				_ = json.Unmarshal(e.Data, &body)
+				return body.Code
+			}
+		}
+	}
+	after0 := map[string]any{"type": "resume", "after": 0}
+	marker := map[string]any{"type": "no-such-type"} // answered with bad_request
+	for range 3 {
+		c.send(t, after0)
+	}
+	c.send(t, marker)
+	if code := nextError(); code != incidents.CodeBadRequest {
+		t.Errorf("first hub.error after 3 resumes = %s, want none before the marker's bad_request", code)
+	}
+	c.send(t, after0)
+	if code := nextError(); code != incidents.CodeRateLimited {
+		t.Errorf("hub.error after a fourth resume within a second = %s, want rate_limited", code)
+	}
+	s.clock.Advance(time.Second)
+	c.send(t, after0)
+	if got := c.events(t, 5); !slices.Equal(got, seqRange(1, 5)) {
+		t.Errorf("a resume a second later replayed %v, want 1..5", got)
+	}
+	c.send(t, marker)
+	if code := nextError(); code != incidents.CodeBadRequest {
+		t.Errorf("hub.error after a resume a second later = %s, want none before the marker's bad_request", code)
 	}
 }

@@ -98,6 +98,9 @@ func (in *Intake) Register(ctx context.Context, actor, idempotencyKey string, in
 	if err != nil {
 		return Call{}, false, err
 	}
+	if nc.IdempotencyKey != "" { // each actor's own: another's same key is another request
+		nc.IdempotencyKey = actor + "\n" + nc.IdempotencyKey
+	}
 	p := &pendingCall{call: nc, done: make(chan CreateResult, 1)}
 	in.mu.RLock()
 	if in.closed {

@@ -261,6 +261,10 @@ func serverRSS(ctx context.Context, base, adminToken string, pid int) (int64, st
 	return 0, "", errors.New("read server rss: /metrics has no process_resident_memory_bytes")
 }
 
+// clientsPerSubject is how many WebSocket clients share one token subject,
+// below the hub's default connections per user (20).
+const clientsPerSubject = 16
+
 // runWS connects the WebSocket clients, runs the intake load (unless
 // idle), and reports what the clients received.
 func runWS(ctx context.Context, c Config) (Report, error) {
@@ -268,17 +272,20 @@ func runWS(ctx context.Context, c Config) (Report, error) {
 	if c.Issuer == nil {
 		return Report{}, errors.New("WebSocket clients need tokens for every role: set FLARE_SECRET or --data-dir to the server's")
 	}
-	issue := func(role incidents.Role, dept string) string {
+	issue := func(role incidents.Role, dept string, group int) string {
 		sub := "load-" + string(role)
 		if dept != "" {
 			sub += "-" + dept
 		}
+		if group > 0 {
+			sub += "-" + strconv.Itoa(group)
+		}
 		tok, _ := c.Issuer.Issue(auth.Principal{Subject: sub, Role: role, Dept: dept}, 24*time.Hour)
 		return tok
 	}
-	adminTok := issue(incidents.RoleAdmin, "")
+	adminTok := issue(incidents.RoleAdmin, "", 0)
 	if c.Token == "" {
-		c.Token = issue(incidents.RoleAgent, "")
+		c.Token = issue(incidents.RoleSystem, "", 0) // not limited per token
 	}
 	counts, order, err := parseRoleMix(w.Roles, w.Clients)
 	if err != nil {
@@ -308,9 +315,12 @@ func runWS(ctx context.Context, c Config) (Report, error) {
 		if role == incidents.RoleDept {
 			dept = depts[i%len(depts)]
 		}
-		key := string(role) + "/" + dept
+		// A subject per clientsPerSubject clients of a role and department,
+		// within the hub's connections per user.
+		group := i / clientsPerSubject
+		key := string(role) + "/" + dept + "/" + strconv.Itoa(group)
 		if tokens[key] == "" {
-			tokens[key] = issue(role, dept)
+			tokens[key] = issue(role, dept, group+1)
 		}
 		clients[i] = &loadClient{url: wsURL, token: tokens[key], role: role,
 			contiguous: role == incidents.RoleLeader || role == incidents.RoleAdmin, seesCalls: role != incidents.RoleDept}

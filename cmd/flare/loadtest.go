@@ -24,7 +24,7 @@ func runLoadtest(ctx context.Context, args []string, getenv func(string) string,
 	)
 	fs := newFlagSet("loadtest", "Drives a running Flare with calls and reports throughput and latency; with --ws-clients, also WebSocket delivery.", stderr)
 	fs.StringVar(&c.URL, "url", "http://127.0.0.1:8080", "base URL of the Flare to load")
-	fs.StringVar(&c.Token, "token", "", "agent bearer token (see flare token --role agent)")
+	fs.StringVar(&c.Token, "token", "", "bearer token of the posters (see flare token --role system; an agent token is limited by the server's --rate-per-token)")
 	fs.IntVar(&c.Posters, "posters", 64, "concurrent HTTP clients posting calls")
 	fs.Float64Var(&c.Rate, "rate", 0, "calls per second in all (open loop); 0 posts as fast as the posters can")
 	fs.DurationVar(&c.Duration, "duration", 20*time.Second, "how long to measure")

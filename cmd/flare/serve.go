@@ -39,6 +39,9 @@ type serveConfig struct {
 	redisPrefix     string
 	wsMaxConns      int
 	wsConnRate      float64
+	wsPerUser       int
+	ratePerToken    float64
+	ratePerAddress  float64
 	wsFlush         time.Duration
 	workflow        workflowFlags
 	tileURL         string
@@ -62,6 +65,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "comma-separated browser origins allowed on /ws besides this host (host patterns such as dash.example.gov.cn or *.example.gov.cn, or scheme://host)")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", "flare:", "prefix of every Redis key and channel")
 	fs.IntVar(&c.wsMaxConns, "ws-max-conns", 20000, "most WebSocket connections this node holds (503 beyond)")
+	fs.IntVar(&c.wsPerUser, "ws-max-conns-per-user", 20, "most WebSocket connections one user or token subject holds on this node (429 beyond; 0: no limit); the last 5% of --ws-max-conns are kept for leaders and admins")
+	fs.Float64Var(&c.ratePerToken, "rate-per-token", 1000, "API requests per second one token subject or signed-in user may make, in bursts of twice as many (429 beyond; 0: no limit); system and admin tokens are not limited per token")
+	fs.Float64Var(&c.ratePerAddress, "rate-per-address", 10000, "API requests per second one client address may make, in bursts of twice as many (429 beyond; 0: no limit); behind a proxy every client shares its address")
 	fs.Float64Var(&c.wsConnRate, "ws-conn-rate", 1000, "new WebSocket connections per second this node accepts (429 beyond; bursts of twice as many)")
 	fs.DurationVar(&c.wsFlush, "ws-flush-interval", 10*time.Millisecond, "events committed within this interval reach each WebSocket client in one write (0: no grouping)")
 	c.workflow.register(fs)
@@ -177,6 +183,7 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	sign.SetDepartments(departmentExists(setup.departments))
 	dash, err := dashboard.Handler(dashboard.Options{TileURL: c.tileURL, TileAttribution: c.tileAttribution})
 	if err != nil {
 		return fmt.Errorf("--tile-url: %w", err)
@@ -265,11 +272,13 @@ func serve(ctx context.Context, c serveConfig, getenv func(string) string, stdou
 		Workflow:    workflow,
 		Users:       store, SessionTTL: c.sessionTTL, Districts: setup.districts, Dashboard: dash,
 		Baseline: baseline,
+		Limits:   api.Limits{PerToken: rateOrNone(c.ratePerToken), PerAddress: rateOrNone(c.ratePerAddress)},
 		WS: hub.WSConfig{
-			AllowedOrigins: splitList(c.allowedOrigins),
-			MaxConns:       c.wsMaxConns,
-			ConnRate:       c.wsConnRate,
-			ConnBurst:      int(2 * c.wsConnRate),
+			AllowedOrigins:  splitList(c.allowedOrigins),
+			MaxConns:        c.wsMaxConns,
+			MaxConnsPerUser: orNoLimit(c.wsPerUser),
+			ConnRate:        c.wsConnRate,
+			ConnBurst:       int(2 * c.wsConnRate),
 		},
 	})
 	if err != nil {
@@ -347,4 +356,30 @@ func hotlineZone() *time.Location {
 		return z
 	}
 	return time.FixedZone("CST", 8*3600)
+}
+
+// orNoLimit maps a flag's 0 ("no limit") to the negative value a config
+// takes for it (where 0 means "the default").
+func orNoLimit(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// rateOrNone maps a rate flag's 0 ("no limit") to the negative rate a
+// config takes for it.
+func rateOrNone(r float64) float64 {
+	if r == 0 {
+		return -1
+	}
+	return r
+}
+
+// departmentExists reports whether depts has a department with a code.
+func departmentExists(depts *incidents.Departments) func(code string) bool {
+	return func(code string) bool {
+		_, ok := depts.Department(code)
+		return ok
+	}
 }

@@ -19,6 +19,7 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 		dept    string
 		subject string
 		ttl     time.Duration
+		depts   string
 	)
 	fs := newFlagSet("token", "Prints a bearer token signed with FLARE_SECRET or the data dir's secret.", stderr)
 	fs.StringVar(&role, "role", "", "leader, agent, hotline, admin, dept or system (required)")
@@ -26,6 +27,7 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&subject, "sub", "", "who the token is for (default: the role, or role-dept)")
 	fs.DurationVar(&ttl, "ttl", 12*time.Hour, "how long the token is valid")
 	fs.StringVar(&sf.dataDir, "data-dir", "./flare-data", "folder holding the signing secret")
+	fs.StringVar(&depts, "departments", "", "the server's departments JSON file (default: the built-in ones); a --dept it does not name is refused")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -51,6 +53,11 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 	tok, err := s.Issue(auth.Principal{Subject: subject, Role: incidents.Role(role), Dept: dept}, ttl)
 	if err != nil {
 		return err
+	}
+	if dept != "" {
+		if err := knownDepartment(dept, depts); err != nil {
+			return err
+		}
 	}
 	_, err = fmt.Fprintln(stdout, tok)
 	return err

@@ -56,8 +56,9 @@ type claims struct {
 // costs a map lookup instead of a signature check; expiry is still checked
 // every time.
 type Signer struct {
-	key []byte
-	now func() time.Time
+	key   []byte
+	now   func() time.Time
+	depts func(code string) bool // nil: any well-formed code
 
 	mu       sync.Mutex
 	verified map[string]Principal
@@ -77,6 +78,17 @@ func NewSigner(secret []byte, now func() time.Time) (*Signer, error) {
 		now = time.Now
 	}
 	return &Signer{key: append([]byte(nil), secret...), now: now, verified: map[string]Principal{}}, nil
+}
+
+// SetDepartments makes the signer refuse to issue, and refuse at use
+// (401), a token naming a department for which known is false: the
+// departments of the server's configuration. Call it before the signer is
+// shared.
+func (s *Signer) SetDepartments(known func(code string) bool) { s.depts = known }
+
+// knownDept reports whether p's department, if any, exists.
+func (s *Signer) knownDept(p Principal) bool {
+	return p.Dept == "" || s.depts == nil || s.depts(p.Dept)
 }
 
 // Check validates a principal before a token is issued for it. It returns an
@@ -101,6 +113,9 @@ func Check(p Principal) error {
 func (s *Signer) Issue(p Principal, ttl time.Duration) (string, error) {
 	if err := Check(p); err != nil {
 		return "", err
+	}
+	if !s.knownDept(p) {
+		return "", incidents.FieldError(incidents.CodeInvalid, "dept", "no department has the code %q", p.Dept)
 	}
 	if ttl <= 0 {
 		return "", incidents.FieldError(incidents.CodeInvalid, "ttl", "ttl must be positive")
@@ -163,6 +178,9 @@ func (s *Signer) verify(token string) (Principal, error) {
 	p := Principal{Subject: c.Subject, Role: c.Role, Dept: c.Dept, ExpiresAt: c.ExpiresAt.Time}
 	if err := Check(p); err != nil {
 		return Principal{}, incidents.Errorf(incidents.CodeUnauthorized, "invalid token claims")
+	}
+	if !s.knownDept(p) {
+		return Principal{}, incidents.Errorf(incidents.CodeUnauthorized, "the token's department %q does not exist", p.Dept)
 	}
 	return p, nil
 }
