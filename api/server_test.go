@@ -68,7 +68,9 @@ func newTestServer(tb testing.TB, configure ...func(*api.Config)) *testServer {
 		Logger: zerolog.Nop(), Ready: store.Ready, Now: clock,
 	}
 	for _, f := range configure {
-		f(&cfg)
+		if f != nil {
+			f(&cfg)
+		}
 	}
 	srv, err := api.New(cfg)
 	if err != nil {

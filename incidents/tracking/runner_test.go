@@ -92,9 +92,11 @@ func TestRunnerRebuildsTheBaselineFromTheStore(t *testing.T) {
 			e.Clock.Add(step)
 		}
 	}
+	// Each day from an hour before this time to an hour after it, so that
+	// the hour of the week of now is a busy one whatever the time of day.
 	for d := 10; d >= 1; d-- {
-		e.Clock.Set(now.Add(-time.Duration(d) * 24 * time.Hour))
-		register(marketLat, marketLon, 2*time.Minute, 30)
+		e.Clock.Set(now.Add(-time.Duration(d)*24*time.Hour - time.Hour))
+		register(marketLat, marketLon, 2*time.Minute, 60)
 	}
 	e.Clock.Set(now)
 	live := &tracking.Live{}

@@ -137,7 +137,7 @@ func TestALeadersRegradeWinsOverTheSurge(t *testing.T) {
 		t.Fatalf("the quiet street's surge is grade IV, want more severe for this test")
 	}
 	ctx := context.Background()
-	if _, err := e.WF.ActOnIncident(ctx, wftest.Leader, inc.ID, incidents.IncidentAction{Action: "regrade", Grade: incidents.GradeIV, Reason: "a blocked drain, known"}); err != nil {
+	if _, err := e.WF.ActOnIncident(ctx, wftest.Leader, inc.ID, incidents.IncidentAction{Action: "regrade", Version: inc.Version, Grade: incidents.GradeIV, Reason: "a blocked drain, known"}); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 6; i++ {
